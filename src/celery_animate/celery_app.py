@@ -1,0 +1,54 @@
+"""The Celery application: serialisation, delivery guarantees, routing.
+
+``celery -A celery_animate worker -Q render`` finds :data:`app` here (it is
+re-exported by the package). The embedded cluster and tests build their own
+app for another Redis with :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from .config import Settings
+
+RENDER_TASK = "celery_animate.render_chunk"
+ENCODE_TASK = "celery_animate.encode_video"
+CLEANUP_TASK = "celery_animate.cleanup_job"
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """A Celery app for ``settings`` (default: the environment) with the package's tasks."""
+    settings = settings or Settings.from_env()
+    app = Celery("celery_animate", broker=settings.broker_url, backend=settings.result_backend)
+    app.conf.update(
+        # Data only on the wire: pickled messages are refused, never executed.
+        task_serializer="msgpack",
+        result_serializer="msgpack",
+        accept_content=["msgpack", "json"],
+        result_accept_content=["msgpack", "json"],
+        event_serializer="json",
+        # A chunk is acknowledged after it is rendered, and given back if its process
+        # dies, so a crashed worker costs one chunk, not the job.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        result_expires=settings.job_ttl,
+        task_default_queue=settings.render_queue,
+        task_routes={
+            RENDER_TASK: {"queue": settings.render_queue},
+            CLEANUP_TASK: {"queue": settings.render_queue},
+            ENCODE_TASK: {"queue": settings.encode_queue},
+        },
+        # setup() of pre-warmed animators runs in worker_process_init, which Celery
+        # otherwise cuts off after 4 s.
+        worker_proc_alive_timeout=300,
+        broker_connection_retry_on_startup=True,
+        imports=("celery_animate.tasks",),
+    )
+    return app
+
+
+app = create_app()

@@ -1,0 +1,83 @@
+"""Every setting celery-animate reads, in one place.
+
+Settings come from environment variables so that the same code runs on a
+laptop, in a container and in a worker started by ``celery -A celery_animate``.
+``Settings.from_env()`` is the only reader of ``os.environ`` in the package.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+#: Frame-store setting meaning "the Redis that holds job state".
+REDIS_FRAME_STORE = "redis"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration.
+
+    ``broker_url`` is ``None`` when nothing is configured; callers then start
+    the embedded cluster. ``result_backend`` defaults to the broker and must be
+    a Redis URL: job state and progress counters live there.
+    """
+
+    broker_url: str | None = None
+    result_backend: str | None = None
+    render_queue: str = "render"
+    encode_queue: str = "gpu"
+    #: ``"redis"`` (the result backend's Redis), a ``redis://`` URL, or ``file:///dir``.
+    frame_store: str = REDIS_FRAME_STORE
+    #: Seconds a frame or staged chunk survives if its job never finishes.
+    frame_ttl: int = 24 * 3600
+    #: Seconds a finished job's record (state, result, error) is kept.
+    job_ttl: int = 7 * 24 * 3600
+    #: Import paths (``module:Class``) whose ``setup()`` each worker process runs at start.
+    prewarm: tuple[str, ...] = ()
+    #: Module prefixes workers may import animators from; empty means any.
+    allowed_animators: tuple[str, ...] = ()
+    #: Directory that relative output paths resolve against on the encode worker.
+    output_root: str | None = None
+    #: True for the settings of an embedded cluster, whose workers are forked from this process.
+    embedded: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        broker = env.get("CELERY_BROKER_URL") or None
+        return cls(
+            broker_url=broker,
+            result_backend=env.get("CELERY_RESULT_BACKEND") or broker,
+            render_queue=env.get("CELERY_ANIMATE_RENDER_QUEUE", "render"),
+            encode_queue=env.get("CELERY_ANIMATE_ENCODE_QUEUE", "gpu"),
+            frame_store=env.get("CELERY_ANIMATE_FRAME_STORE", REDIS_FRAME_STORE),
+            frame_ttl=_int(env, "CELERY_ANIMATE_FRAME_TTL", 24 * 3600),
+            job_ttl=_int(env, "CELERY_ANIMATE_JOB_TTL", 7 * 24 * 3600),
+            prewarm=_csv(env.get("CELERY_ANIMATE_PREWARM", "")),
+            allowed_animators=_csv(env.get("CELERY_ANIMATE_ALLOWED_ANIMATORS", "")),
+            output_root=env.get("CELERY_ANIMATE_OUTPUT_ROOT") or None,
+        )
+
+    @property
+    def configured(self) -> bool:
+        """True when a broker is set, i.e. an external cluster is meant to be used."""
+        return self.broker_url is not None
+
+    def with_broker(self, url: str) -> Settings:
+        """The same settings pointed at another Redis for broker and results."""
+        return replace(self, broker_url=url, result_backend=url)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _int(env, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of seconds, got {raw!r}") from None

@@ -1,0 +1,47 @@
+"""Client-side progress bars, fed by the counters workers keep in the job record."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+
+from .jobs import ENCODING, RenderJob, RenderResult
+
+
+def resolve_disable(disable_progress_bar: bool | None) -> bool:
+    """tqdm's rule: ``None`` means show bars only when stderr is a terminal."""
+    if disable_progress_bar is None:
+        return not sys.stderr.isatty()
+    return bool(disable_progress_bar)
+
+
+def follow(job: RenderJob, disable_progress_bar: bool | None = None,
+           poll: float = 0.1) -> RenderResult:
+    """Show "Rendering frames" and "Encoding video" bars until ``job`` ends; return its result.
+
+    Raises what :meth:`RenderJob.wait` raises.
+    """
+    disable = resolve_disable(disable_progress_bar)
+    progress = job.progress()
+    render_bar = tqdm(total=progress.total, desc="Rendering frames", unit="frame", disable=disable)
+    encode_bar: tqdm | None = None
+    try:
+        while True:
+            render_bar.update(progress.rendered - render_bar.n)
+            if encode_bar is None and (progress.state == ENCODING or progress.encoded):
+                render_bar.close()
+                encode_bar = tqdm(total=progress.total, desc="Encoding video", unit="frame",
+                                  disable=disable)
+            if encode_bar is not None:
+                encode_bar.update(progress.encoded - encode_bar.n)
+            if progress.finished:
+                break
+            time.sleep(poll)
+            progress = job.progress()
+    finally:
+        render_bar.close()
+        if encode_bar is not None:
+            encode_bar.close()
+    return job.wait(timeout=0)

@@ -1,0 +1,170 @@
+"""Rendering frames in a process: animator loading, the per-process figure cache, the frame loop.
+
+Shared by the serial path (``num_workers=1``) and the ``render_chunk`` task,
+so both produce the same pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import codec
+from .frames import FigureSizeChanged, apply_savefig_params, grab_rgb
+
+if TYPE_CHECKING:
+    from .animator import Animator
+
+logger = logging.getLogger(__name__)
+
+
+class AnimatorNotAllowed(PermissionError):
+    """The animator's module is outside ``CELERY_ANIMATE_ALLOWED_ANIMATORS``."""
+
+
+def animator_path(animator: Animator) -> str:
+    """``"module:QualName"`` of the animator's class, as workers will import it."""
+    cls = type(animator)
+    if "<locals>" in cls.__qualname__:
+        raise TypeError(
+            f"{cls.__qualname__} is defined inside a function; workers can only import classes "
+            "defined at the top level of a module"
+        )
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def pack_attrs(animator: Animator) -> bytes:
+    """The animator's instance attributes as msgpack; raises naming the first that cannot go."""
+    attrs = dict(vars(animator))
+    codec.check_packable(attrs, f"attribute of {type(animator).__qualname__}")
+    return codec.packb(attrs)
+
+
+def check_allowed(path: str, allowed: tuple[str, ...]) -> None:
+    """Refuse ``path`` unless its module starts with one of ``allowed`` (empty: all allowed)."""
+    if not allowed:
+        return
+    module = path.partition(":")[0]
+    if not any(module == prefix or module.startswith(prefix.rstrip(".") + ".") for prefix in allowed):
+        raise AnimatorNotAllowed(
+            f"animator {path!r} is not in CELERY_ANIMATE_ALLOWED_ANIMATORS ({', '.join(allowed)}); "
+            "add its module prefix there on the workers to allow it"
+        )
+
+
+def import_animator_class(path: str, allowed: tuple[str, ...] = ()) -> type[Animator]:
+    """Import the class ``module:QualName``, after checking the allowlist (before any import)."""
+    from .animator import Animator
+
+    check_allowed(path, allowed)
+    module_name, _, qualname = path.partition(":")
+    if not module_name or not qualname:
+        raise ValueError(f"animator path {path!r} is not of the form 'package.module:ClassName'")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, Animator)):
+        raise TypeError(f"{path} is not a subclass of celery_animate.Animator")
+    return obj
+
+
+def load_animator(path: str, attrs: bytes, allowed: tuple[str, ...] = ()) -> Animator:
+    """Rebuild the animator ``path`` from its packed instance attributes.
+
+    ``__init__`` is not called again: the attributes it set on the client are restored as they were.
+    """
+    cls = import_animator_class(path, allowed)
+    animator = cls.__new__(cls)
+    animator.__dict__.update(codec.unpackb(attrs))
+    return animator
+
+
+@dataclass
+class PreparedFigure:
+    """An animator after ``setup()``, with its figure and the pixel size frames must keep."""
+
+    animator: Animator
+    figure: Figure
+    size: tuple[int, int] | None = None
+
+    def check_size(self, frame: np.ndarray, frame_idx: int) -> None:
+        size = frame.shape[:2]
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            raise FigureSizeChanged(
+                f"frame {frame_idx} is {size[1]}x{size[0]} pixels but earlier frames are "
+                f"{self.size[1]}x{self.size[0]}; update() must not change the figure size or dpi"
+            )
+
+
+class FigureCache:
+    """Prepared figures of this process, least recently used evicted first.
+
+    Keyed by the animator's import path and attributes, so a job whose
+    animator matches one seen before pays nothing for ``setup()``.
+    """
+
+    def __init__(self, capacity: int = 4):
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, str], PreparedFigure] = OrderedDict()
+        self.setups = 0
+
+    @staticmethod
+    def key(path: str, attrs: bytes) -> tuple[str, str]:
+        return path, hashlib.blake2b(attrs, digest_size=16).hexdigest()
+
+    def get(self, path: str, attrs: bytes, allowed: tuple[str, ...] = ()) -> PreparedFigure:
+        key = self.key(path, attrs)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            return entry
+        animator = load_animator(path, attrs, allowed)
+        entry = PreparedFigure(animator, animator._setup_and_check())
+        self.setups += 1
+        self._entries[key] = entry
+        while len(self._entries) > self.capacity:
+            _, old = self._entries.popitem(last=False)
+            plt.close(old.figure)
+        return entry
+
+
+def render_frames(
+    prepared: PreparedFigure,
+    frames: Iterable[tuple[int, Any]],
+    savefig_params: dict[str, Any] | None = None,
+    reuse_figure_object: bool = True,
+    log_interval: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame_idx, rgb)`` for each ``(frame_idx, params)``.
+
+    The user's ``update()`` runs on the prepared figure; with
+    ``reuse_figure_object=False`` a fresh figure is set up for every frame.
+    Raises whatever ``update()`` raises, and :class:`FigureSizeChanged`.
+    """
+    animator = prepared.animator
+    for count, (frame_idx, params) in enumerate(frames, start=1):
+        figure = prepared.figure if reuse_figure_object else animator._setup_and_check()
+        apply_savefig_params(figure, savefig_params)
+        animator.update(frame_idx, params)
+        rgb = grab_rgb(figure)
+        if not reuse_figure_object:
+            plt.close(figure)
+        prepared.check_size(rgb, frame_idx)
+        if log_interval and count % log_interval == 0:
+            logger.info("rendered %d frames (last: %d)", count, frame_idx)
+        yield frame_idx, rgb

@@ -1,0 +1,180 @@
+"""The Celery tasks, and the per-process state of a worker.
+
+``render_chunk`` renders one chunk of a job into the frame store;
+``encode_video`` is the chord's callback that turns the stored frames into
+the MP4; ``cleanup_job`` runs when the chord fails. Each worker process keeps
+a :class:`~celery_animate.render.FigureCache`, filled at process start for
+the animators named in ``CELERY_ANIMATE_PREWARM``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from celery import shared_task
+from celery.signals import worker_init, worker_process_init
+
+from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK
+from .config import Settings
+from .frames import pack_frame
+from .jobs import CANCELLED, ENCODING, FAILED, QUEUED, RENDERING, JobRecord, JobSpec, job_redis
+from .render import FigureCache, import_animator_class, pack_attrs, render_frames
+from .store import FrameStore, open_frame_store
+
+logger = logging.getLogger(__name__)
+
+#: Figures set up in this process; survives across tasks, never across processes.
+FIGURES = FigureCache()
+
+
+_settings: Settings | None = None
+
+
+def worker_settings() -> Settings:
+    """This worker's settings: the environment's, unless :func:`configure_worker` set others."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def configure_worker(settings: Settings, prewarm: list[tuple[str, bytes]]) -> None:
+    """Use ``settings`` and pre-warm ``prewarm`` in this worker (for the embedded cluster)."""
+    global _settings
+    _settings = settings
+    PREWARM[:] = prewarm
+
+
+def _record(job_id: str) -> JobRecord:
+    settings = worker_settings()
+    return JobRecord(job_redis(settings), job_id, settings.job_ttl)
+
+
+@functools.lru_cache(maxsize=8)
+def _frame_store(spec: str) -> FrameStore:
+    return open_frame_store(spec, worker_settings())
+
+
+@functools.lru_cache(maxsize=16)
+def _spec(job_id: str) -> JobSpec:
+    # A job's spec never changes once written, so one read per process is enough.
+    return _record(job_id).spec()
+
+
+@worker_init.connect
+def _announce_allowlist(**_: object) -> None:
+    settings = worker_settings()
+    if not settings.allowed_animators and not settings.embedded:
+        logger.warning(
+            "CELERY_ANIMATE_ALLOWED_ANIMATORS is not set: this worker will import any animator "
+            "class a message names. Set it to your animators' module prefixes in production."
+        )
+
+
+#: ``(path, packed attrs)`` of animators to set up at process start, on top of
+#: ``CELERY_ANIMATE_PREWARM``; the embedded cluster fills it before forking.
+PREWARM: list[tuple[str, bytes]] = []
+
+
+@worker_process_init.connect
+def _prewarm(**_: object) -> None:
+    """Run ``setup()`` once, at process start, for each animator to pre-warm."""
+    allowed = worker_settings().allowed_animators
+    targets = list(PREWARM)
+    for path in worker_settings().prewarm:
+        try:
+            targets.append((path, pack_attrs(import_animator_class(path, allowed)())))
+        except Exception:
+            logger.exception("cannot pre-warm %s: it does not import or instantiate", path)
+    for path, attrs in targets:
+        try:
+            FIGURES.get(path, attrs, allowed)
+        except Exception:
+            logger.exception("could not pre-warm animator %s; it will be set up on first use", path)
+
+
+@shared_task(name=RENDER_TASK)
+def render_chunk(job_id: str, chunk_no: int) -> dict:
+    """Render chunk ``chunk_no`` of job ``job_id`` into the frame store.
+
+    Safe to run twice: frames are overwritten with identical bytes and
+    progress counts each chunk once. Skips the work when the job already
+    failed or was cancelled. Marks the job failed (and re-raises) when the
+    user's ``setup()`` or ``update()`` raises.
+    """
+    record = _record(job_id)
+    state = record.state()
+    if state in (None, FAILED, CANCELLED):
+        return {"chunk": chunk_no, "frames": 0, "skipped": state or "unknown job"}
+    try:
+        spec = _spec(job_id)
+        record.transition(RENDERING, only_from=QUEUED)
+        store = _frame_store(spec.frame_store)
+        frames = record.load_chunk(chunk_no)
+        prepared = FIGURES.get(spec.animator_path, spec.animator_attrs,
+                               worker_settings().allowed_animators)
+        options = spec.options
+        done = 0
+        for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
+                                            options.reuse_figure_object,
+                                            options.plotting_log_interval):
+            store.put(job_id, frame_idx, pack_frame(rgb))
+            done += 1
+            if record.report_chunk(chunk_no, done) in (FAILED, CANCELLED):
+                return {"chunk": chunk_no, "frames": done, "skipped": "job ended"}
+    except Exception as exc:
+        record.fail(exc)
+        raise
+    return {"chunk": chunk_no, "frames": done}
+
+
+@shared_task(name=ENCODE_TASK)
+def encode_video(job_id: str) -> dict:
+    """Encode all frames of ``job_id`` to its output file, then delete them.
+
+    Fails the job, naming the missing indices, if any frame is absent; a video
+    with missing or duplicated frames is never written.
+    """
+    from .encode import StoredFrames, encode_frames
+
+    record = _record(job_id)
+    spec = _spec(job_id)
+    store = _frame_store(spec.frame_store)
+    try:
+        if record.state() in (FAILED, CANCELLED):
+            return {"skipped": record.state()}
+        missing = store.missing(job_id, spec.n_frames)
+        if missing:
+            raise LookupError(
+                f"{len(missing)} of {spec.n_frames} frames are missing from the frame store "
+                f"(indices {missing[:20]}{' ...' if len(missing) > 20 else ''}); were they evicted "
+                "or did Redis restart without persistence? Submit the job again."
+            )
+        record.transition(ENCODING)
+        result = encode_frames(StoredFrames(store, job_id, spec.n_frames), spec.output,
+                               spec.options, record.add_encoded)
+        record.finish(result)
+    except Exception as exc:
+        record.fail(exc)
+        raise
+    finally:
+        if record.state() != ENCODING:
+            _delete_job_data(record, spec, store)
+    return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder}
+
+
+@shared_task(name=CLEANUP_TASK)
+def cleanup_job(job_id: str) -> None:
+    """Delete a failed job's frames and staged params (the chord's error callback)."""
+    record = _record(job_id)
+    spec = _spec(job_id)
+    _delete_job_data(record, spec, _frame_store(spec.frame_store))
+
+
+def _delete_job_data(record: JobRecord, spec: JobSpec, store: FrameStore) -> None:
+    store.delete_job(record.job_id, spec.n_frames)
+    record.delete_chunks(spec.n_chunks)
+    sweep = getattr(store, "sweep", None)
+    if sweep is not None:
+        sweep()

@@ -1,0 +1,78 @@
+"""Animators the tests render. Workers import this module as ``animators``.
+
+``BarCode`` paints its frame index as 8 black/white cells (bit 7 on the left)
+in the top half and a line from its params in the bottom half, so a decoded
+video tells both the order of its frames and whether the params arrived.
+"""
+
+import os
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from celery_animate import Animator
+
+WIDTH, HEIGHT = 256, 128
+BITS = 8
+
+
+class BarCode(Animator):
+    def __init__(self, tag: str = "", fail_at: int | None = None):
+        self.tag = tag
+        self.fail_at = fail_at
+
+    def setup(self):
+        log_dir = os.environ.get("CA_TEST_SETUP_LOG")
+        if log_dir:
+            with open(os.path.join(log_dir, str(os.getpid())), "a") as f:
+                f.write(self.tag + "\n")
+        fig = Figure(figsize=(WIDTH / 100, HEIGHT / 100), dpi=100)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, BITS)
+        ax.set_ylim(-1, 2)
+        ax.set_axis_off()
+        self.cells = [ax.add_patch(Rectangle((k, 1), 1, 1, color="white")) for k in range(BITS)]
+        (self.line,) = ax.plot(np.linspace(0, BITS, 50), np.zeros(50), color="tab:red", lw=3)
+        return fig
+
+    def update(self, frame_idx, params):
+        if self.fail_at is not None and frame_idx == self.fail_at:
+            raise ZeroDivisionError(f"boom at frame {frame_idx}")
+        for k, cell in enumerate(self.cells):
+            bit = (frame_idx >> (BITS - 1 - k)) & 1
+            cell.set_color("black" if bit else "white")
+        self.line.set_ydata(np.asarray(params["y"], dtype=float))
+
+
+def bar_params(n_frames: int):
+    """Params as numpy arrays: a sine whose phase moves with the frame."""
+    x = np.linspace(0, 2 * np.pi, 50)
+    return [{"y": 0.8 * np.sin(x + 0.3 * i) - 0.1} for i in range(n_frames)]
+
+
+def decode_index(frame: np.ndarray, width: int = WIDTH, height: int = HEIGHT) -> int:
+    """The frame index painted by :class:`BarCode` on a ``width`` x ``height`` figure."""
+    cell_w = width // BITS
+    value = 0
+    for k in range(BITS):
+        patch = frame[height // 6 - 8: height // 6 + 8, k * cell_w + 8: (k + 1) * cell_w - 8]
+        value = (value << 1) | int(patch.mean() < 128)
+    return value
+
+
+class OddSize(BarCode):
+    """A 300x150 figure: the video is padded to 304x160, never rescaled."""
+
+    def setup(self):
+        fig = super().setup()
+        fig.set_size_inches(3.0, 1.5)
+        return fig
+
+
+class NotAFigure(Animator):
+    def setup(self):
+        return "a string"
+
+    def update(self, frame_idx, params):
+        pass

@@ -1,0 +1,149 @@
+"""The chord end to end: a real Redis, real `celery worker` processes (prefork), decoded videos."""
+
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from animators import BarCode, NotAFigure, bar_params
+from helpers import assert_video, serial_frames
+
+from celery_animate import IndexedFrameParams, RenderFailed, RenderJob
+from celery_animate.errors import ConfigurationError
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.mark.parametrize("store", ["redis", "file"])
+def test_make_video_on_cluster_with_both_frame_stores(use_cluster, monkeypatch, tmp_path, store,
+                                                       redis_client):
+    scratch = tmp_path / "scratch"
+    if store == "file":
+        monkeypatch.setenv("CELERY_ANIMATE_FRAME_STORE", f"file://{scratch}")
+    params = bar_params(30)
+    result = BarCode().make_video(tmp_path / "out.mp4", params, fps=15, num_workers=2,
+                                  video_quality=10, disable_progress_bar=True)
+    assert (result.n_frames, result.width, result.height) == (30, 256, 128)
+    assert result.encoder == "libx264" and result.size_bytes == (tmp_path / "out.mp4").stat().st_size
+    assert_video(tmp_path / "out.mp4", serial_frames(BarCode(), params))
+    # Frames and staged params are deleted once the video is written.
+    assert not redis_client.keys("celery_animate:frame:*")
+    assert not redis_client.keys("celery_animate:job:*:chunk:*")
+    if store == "file":
+        assert list(scratch.iterdir()) == []
+
+
+def test_generator_of_shuffled_indexed_params(use_cluster, tmp_path):
+    params = bar_params(40)
+    order = list(range(40))
+    random.Random(7).shuffle(order)
+
+    def loader():  # like a parallel data loader: frames arrive in any order
+        for i in order:
+            yield IndexedFrameParams(i, params[i])
+
+    BarCode().make_video(tmp_path / "shuffled.mp4", loader(), fps=10, num_workers=2,
+                         video_quality=10, disable_progress_bar=True, preload_factor=3)
+    assert_video(tmp_path / "shuffled.mp4", serial_frames(BarCode(), params))
+
+
+def test_submit_then_follow_from_another_process(use_cluster, tmp_path):
+    params = bar_params(20)
+    job = BarCode(tag="submit").submit(tmp_path / "submitted.mp4", params, fps=10, video_quality=10)
+    assert len(job.id) == 32
+    code = ("import json, sys; from celery_animate import RenderJob; "
+            "r = RenderJob(sys.argv[1]).wait(timeout=120); print(json.dumps(r.__dict__))")
+    out = subprocess.run([sys.executable, "-c", code, job.id], env=use_cluster.env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["output"] == str(tmp_path / "submitted.mp4") and result["n_frames"] == 20
+    progress = job.progress()
+    assert (progress.state, progress.rendered, progress.encoded) == ("done", 20, 20)
+    assert_video(tmp_path / "submitted.mp4", serial_frames(BarCode(), params))
+
+
+def test_setup_runs_once_per_worker_process(use_cluster, tmp_path):
+    def setups(tag):
+        counts = {}
+        for log in use_cluster.setup_log.iterdir():
+            counts[log.name] = log.read_text().splitlines().count(tag)
+        return {pid: n for pid, n in counts.items() if n}
+
+    # 48 frames in 16 chunks: each of the 2 render processes takes several chunks.
+    for attempt in range(2):
+        BarCode(tag="count").make_video(tmp_path / f"count{attempt}.mp4", bar_params(48), fps=10,
+                                        num_workers=2, preload_factor=8, disable_progress_bar=True)
+        per_process = setups("count")
+        assert 1 <= len(per_process) <= 2 and set(per_process.values()) == {1}, per_process
+    # BarCode() is pre-warmed by CELERY_ANIMATE_PREWARM at process start: once per
+    # process, and a job using it adds no setup() at all.
+    before = setups("")
+    assert len(before) == 3 and set(before.values()) == {1}, before  # 2 render + 1 encode process
+    BarCode().make_video(tmp_path / "warm.mp4", bar_params(24), fps=10, num_workers=2,
+                         disable_progress_bar=True)
+    assert setups("") == before
+
+
+def test_user_exception_reaches_wait_with_type_and_traceback(use_cluster, tmp_path, redis_client):
+    job = BarCode(tag="fail", fail_at=5).submit(tmp_path / "fail.mp4", bar_params(30), fps=10)
+    with pytest.raises(RenderFailed) as info:
+        job.wait(timeout=120)
+    assert info.value.exc_type == "ZeroDivisionError"
+    assert info.value.exc_message == "boom at frame 5"
+    assert "in update" in info.value.remote_traceback
+    assert not (tmp_path / "fail.mp4").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_setup_must_return_a_figure(use_cluster, tmp_path):
+    job = NotAFigure().submit(tmp_path / "nf.mp4", [0, 1], fps=10)
+    with pytest.raises(RenderFailed, match=r"setup\(\) must return the matplotlib Figure"):
+        job.wait(timeout=60)
+
+
+def test_bad_input_is_refused_before_enqueueing(use_cluster, tmp_path, redis_client):
+    before = set(redis_client.keys("*"))
+    anim = BarCode()
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        anim.submit(tmp_path / "x.mp4", [1], fps=0)
+    with pytest.raises(ValueError, match="video_quality"):
+        anim.submit(tmp_path / "x.mp4", [1], fps=1, video_quality=60)
+    with pytest.raises(ValueError, match="video_mode"):
+        anim.submit(tmp_path / "x.mp4", [1], fps=1, video_mode="fast")
+    with pytest.raises(TypeError, match=r"params of frame 2: value\['f'\] is a builtins.builtin_function"):
+        anim.submit(tmp_path / "x.mp4", [{"f": 1}, {"f": 2}, {"f": len}], fps=1)
+    with pytest.raises(ValueError, match="appears twice"):
+        anim.submit(tmp_path / "x.mp4", [IndexedFrameParams(1, 0), IndexedFrameParams(1, 0)], fps=1)
+    with pytest.raises(ValueError, match="empty"):
+        anim.submit(tmp_path / "x.mp4", iter(()), fps=1)
+    anim.unpicklable = {1, 2}
+    with pytest.raises(TypeError, match=r"attribute of BarCode: value\['unpicklable'\] is a builtins.set"):
+        anim.submit(tmp_path / "x.mp4", [1], fps=1)
+    assert set(redis_client.keys("*")) == before  # nothing staged, nothing enqueued
+
+
+class MainLike(BarCode):
+    pass
+
+
+def test_main_module_class_is_refused_on_a_remote_cluster(use_cluster, tmp_path):
+    MainLike.__module__ = "__main__"
+    with pytest.raises(ConfigurationError, match="defined in the script being run"):
+        MainLike().submit(tmp_path / "m.mp4", [1], fps=1)
+
+
+def test_unknown_job_id(use_cluster):
+    from celery_animate import JobNotFound
+
+    with pytest.raises(JobNotFound):
+        RenderJob("0" * 32).progress()
+
+
+def test_numpy_params_reach_update(use_cluster, tmp_path):
+    params = [{"y": np.full(50, v, dtype=np.float16)} for v in np.linspace(-0.9, 0.9, 8)]
+    BarCode().make_video(tmp_path / "np.mp4", params, fps=8, num_workers=2, video_quality=10,
+                         disable_progress_bar=True)
+    assert_video(tmp_path / "np.mp4", serial_frames(BarCode(), params))
