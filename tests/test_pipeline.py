@@ -4,13 +4,15 @@ import json
 import random
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from animators import BarCode, NotAFigure, bar_params
-from helpers import assert_video, serial_frames
+from helpers import assert_video, decode, serial_frames
 
-from celery_animate import IndexedFrameParams, RenderFailed, RenderJob
+from celery_animate import IndexedFrameParams, JobCancelled, RenderFailed, RenderJob
 from celery_animate.errors import ConfigurationError
 
 pytestmark = pytest.mark.cluster
@@ -147,3 +149,44 @@ def test_numpy_params_reach_update(use_cluster, tmp_path):
     BarCode().make_video(tmp_path / "np.mp4", params, fps=8, num_workers=2, video_quality=10,
                          disable_progress_bar=True)
     assert_video(tmp_path / "np.mp4", serial_frames(BarCode(), params))
+
+
+def test_cancel_stops_the_job_and_deletes_its_frames(use_cluster, tmp_path, redis_client):
+    job = BarCode(tag="cancel").submit(tmp_path / "cancel.mp4", bar_params(200), fps=10,
+                                        num_workers=2, preload_factor=10)
+    deadline = time.monotonic() + 60
+    while job.progress().rendered < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert job.cancel() is True
+    with pytest.raises(JobCancelled):
+        job.wait(timeout=60)
+    # Chunks still queued are skipped; the chord's callback then deletes what was stored.
+    deadline = time.monotonic() + 60
+    while redis_client.keys(f"celery_animate:frame:{job.id}:*") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not redis_client.keys(f"celery_animate:frame:{job.id}:*")
+    assert job.progress().rendered < 200
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_enqueue_only_process_needs_no_encoder(use_cluster, tmp_path):
+    """A web app that submits and follows jobs never imports pvio or torch."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2]); from animators import BarCode, bar_params; "
+        "job = BarCode().submit(sys.argv[1], bar_params(6), fps=6); job.wait(timeout=120); "
+        "print(sorted(m for m in ('pvio', 'torch', 'imageio') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "light.mp4"),
+                          str(Path(__file__).parent)], env=use_cluster.env, capture_output=True,
+                         text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert len(decode(tmp_path / "light.mp4")) == 6
+
+
+def test_progress_bars_follow_rendering_and_encoding(use_cluster, tmp_path, capsys):
+    BarCode().make_video(tmp_path / "bars.mp4", bar_params(16), fps=8, num_workers=2,
+                         disable_progress_bar=False)
+    err = capsys.readouterr().err
+    assert "Rendering frames: 100%" in err and "16/16" in err
+    assert "Encoding video: 100%" in err
