@@ -11,11 +11,11 @@ attributes must be plain data (numbers, strings, lists, dicts, numpy arrays).
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from .params import (
 
 __all__ = ["Animator", "IndexedFrameParams"]
 
-logger = logging.getLogger(__name__)
 
 
 class Animator(ABC):
@@ -124,7 +123,7 @@ class Animator(ABC):
         with EmbeddedCluster(workers, settings, prewarm=prewarm) as cluster:
             job = self._enqueue(output_file, param_by_frame, options, cluster.settings, n_frames,
                                 workers, preload_factor)
-            return _follow_or_cancel(job, disable_progress_bar)
+            return _follow_or_cancel(job, disable_progress_bar, cluster.check_alive)
 
     def submit(
         self,
@@ -216,12 +215,15 @@ def resolve_num_workers(num_workers: int) -> int:
     return max(1, (os.cpu_count() or 1) + 1 + num_workers)
 
 
-def _follow_or_cancel(job: RenderJob, disable_progress_bar: bool | None) -> RenderResult:
-    """Show progress until the job ends; on Ctrl-C cancel it, so workers stop and clean up."""
+def _follow_or_cancel(job: RenderJob, disable_progress_bar: bool | None,
+                      check: Callable[[], None] | None = None) -> RenderResult:
+    """Show progress until the job ends; if we stop following first (Ctrl-C, a dead
+    embedded worker), cancel the job so workers stop and its frames are deleted."""
     from .progress import follow
 
     try:
-        return follow(job, disable_progress_bar)
-    except KeyboardInterrupt:
-        job.cancel()
+        return follow(job, disable_progress_bar, check=check)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            job.cancel()
         raise

@@ -213,6 +213,12 @@ class EmbeddedCluster:
                 )
         return self
 
+    def check_alive(self) -> None:
+        """Raise ``RuntimeError`` if the worker process has exited."""
+        if self._worker is None or not self._worker.is_alive():
+            code = None if self._worker is None else self._worker.exitcode
+            raise RuntimeError(f"the embedded Celery worker exited unexpectedly (exit code {code})")
+
     def stop(self) -> None:
         """Stop the worker (its pool too) and Redis; safe to call twice."""
         worker, self._worker = self._worker, None

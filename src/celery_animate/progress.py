@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 from tqdm import tqdm
 
@@ -17,11 +18,13 @@ def resolve_disable(disable_progress_bar: bool | None) -> bool:
     return bool(disable_progress_bar)
 
 
-def follow(job: RenderJob, disable_progress_bar: bool | None = None,
-           poll: float = 0.1) -> RenderResult:
+def follow(job: RenderJob, disable_progress_bar: bool | None = None, poll: float = 0.1,
+           check: Callable[[], None] | None = None) -> RenderResult:
     """Show "Rendering frames" and "Encoding video" bars until ``job`` ends; return its result.
 
-    Raises what :meth:`RenderJob.wait` raises.
+    ``check`` runs at every poll and may raise to give up (the embedded
+    cluster uses it to notice that its worker died). Raises what
+    :meth:`RenderJob.wait` raises.
     """
     disable = resolve_disable(disable_progress_bar)
     progress = job.progress()
@@ -38,6 +41,8 @@ def follow(job: RenderJob, disable_progress_bar: bool | None = None,
                 encode_bar.update(progress.encoded - encode_bar.n)
             if progress.finished:
                 break
+            if check is not None:
+                check()
             time.sleep(poll)
             progress = job.progress()
     finally:
