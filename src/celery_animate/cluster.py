@@ -13,15 +13,17 @@ import contextlib
 import ctypes
 import importlib.util
 import logging
-import multiprocessing as mp
+import multiprocessing.util
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import traceback
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -143,24 +145,29 @@ class RedisServer:
 
 
 def _run_worker(settings: Settings, concurrency: int, prewarm: list[tuple[str, bytes]],
-                ready: mp.synchronize.Event, loglevel: str) -> None:
-    """Body of the forked worker process: become a Celery worker for ``settings``."""
+                loglevel: str, ready_fd: int) -> int:
+    """Body of the forked worker process: become a Celery worker for ``settings``.
+
+    Writes one byte to ``ready_fd`` once the worker consumes; returns its exit code.
+    """
     os.setpgrp()  # Ctrl-C reaches the caller, which then stops us in order.
     _die_with_parent()
+    # The caller's objects registered after-fork hooks (kombu closes its connection pools
+    # in them, and blocks forever on a connection that was waiting on Redis). The pool
+    # processes forked from us never use the caller's objects, so drop those hooks.
+    multiprocessing.util._afterfork_registry.clear()
     from celery.exceptions import SecurityWarning
     from celery.signals import worker_ready
 
     from . import tasks
+    from .pipeline import app_for
 
     # It runs as whoever runs the render, root included, on a private Redis.
     warnings.filterwarnings("ignore", category=SecurityWarning)
     tasks.configure_worker(settings, prewarm)
-    worker_ready.connect(lambda **_: ready.set(), weak=False)
-    from .pipeline import app_for
-
+    worker_ready.connect(lambda **_: os.write(ready_fd, b"1"), weak=False)
     # Celery prints its banner and shutdown notices to stdout; the caller's stdout is not ours.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     worker = app_for(settings).Worker(
         pool="prefork", concurrency=concurrency,
         queues=[settings.render_queue, settings.encode_queue], loglevel=loglevel,
@@ -168,7 +175,61 @@ def _run_worker(settings: Settings, concurrency: int, prewarm: list[tuple[str, b
         without_gossip=True, without_mingle=True, without_heartbeat=True,
     )
     worker.start()
-    raise SystemExit(worker.exitcode)
+    return worker.exitcode or 0
+
+
+class _ForkedWorker:
+    """The worker process, made with a bare ``os.fork()``.
+
+    Not ``multiprocessing``, which would run the caller's after-fork hooks
+    (see :func:`_run_worker`) before our code could drop them.
+    """
+
+    def __init__(self, target, *args) -> None:
+        read_fd, write_fd = os.pipe()
+        self.exitcode: int | None = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child never returns into the caller's code
+            code = 1
+            try:
+                os.close(read_fd)
+                code = target(*args, write_fd)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._ready = os.fdopen(read_fd, "rb", buffering=0)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the worker is consuming; False if it exited or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            if select.select([self._ready], [], [], 0.05)[0]:
+                return self._ready.read(1) == b"1"
+        return False
+
+    def alive(self) -> bool:
+        if self.exitcode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.exitcode = os.waitstatus_to_exitcode(status)
+        return self.exitcode is None
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Cold-shut the worker down (the job is over or abandoned), then kill what is left."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGQUIT)
+        self.join(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)  # its pool processes share its process group
+        self.join(5)
+        self._ready.close()
 
 
 class EmbeddedCluster:
@@ -188,47 +249,34 @@ class EmbeddedCluster:
         self.loglevel = loglevel
         self.redis = RedisServer()
         self.settings = self.base
-        self._worker: mp.process.BaseProcess | None = None
+        self._worker: _ForkedWorker | None = None
 
     def start(self) -> EmbeddedCluster:
         self.redis.start()
         self.settings = replace(self.base.with_broker(self.redis.url), embedded=True)
-        ctx = mp.get_context("fork")
-        ready = ctx.Event()
-        self._worker = ctx.Process(
-            target=_run_worker,
-            args=(self.settings, self.workers, self.prewarm, ready, self.loglevel),
-            name="celery-animate-worker",
-        )
-        self._worker.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while not ready.wait(0.05):
-            if not self._worker.is_alive() or time.monotonic() > deadline:
-                code = self._worker.exitcode
-                self.stop()
-                raise RuntimeError(
-                    "the embedded Celery worker did not start "
-                    + (f"(it exited with code {code}; see its log above)" if code is not None
-                       else f"within {self.startup_timeout:.0f} s")
-                )
+        self._worker = _ForkedWorker(_run_worker, self.settings, self.workers, self.prewarm,
+                                     self.loglevel)
+        if not self._worker.wait_ready(self.startup_timeout):
+            code = self._worker.exitcode
+            self.stop()
+            raise RuntimeError(
+                "the embedded Celery worker did not start "
+                + (f"(it exited with code {code}; see its log above)" if code is not None
+                   else f"within {self.startup_timeout:.0f} s")
+            )
         return self
 
     def check_alive(self) -> None:
         """Raise ``RuntimeError`` if the worker process has exited."""
-        if self._worker is None or not self._worker.is_alive():
+        if self._worker is None or not self._worker.alive():
             code = None if self._worker is None else self._worker.exitcode
             raise RuntimeError(f"the embedded Celery worker exited unexpectedly (exit code {code})")
 
     def stop(self) -> None:
         """Stop the worker (its pool too) and Redis; safe to call twice."""
         worker, self._worker = self._worker, None
-        if worker is not None and worker.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.pid, signal.SIGQUIT)  # cold shutdown: the job is over or abandoned
-            worker.join(10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGKILL)
-            worker.join(5)
+        if worker is not None:
+            worker.stop()
         self.redis.stop()
 
     def __enter__(self) -> EmbeddedCluster:
