@@ -76,3 +76,46 @@ class NotAFigure(Animator):
 
     def update(self, frame_idx, params):
         pass
+
+
+class CrashOnce(BarCode):
+    """Kills its own worker process at frame ``crash_at``, the first time only (``marker`` records it)."""
+
+    def __init__(self, marker: str, crash_at: int):
+        super().__init__(tag="crash")
+        self.marker = marker
+        self.crash_at = crash_at
+
+    def update(self, frame_idx, params):
+        if frame_idx == self.crash_at and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), 9)
+        super().update(frame_idx, params)
+
+
+class Slow(BarCode):
+    """Takes ``delay`` seconds a frame, to leave time to break things mid-job."""
+
+    def __init__(self, delay: float):
+        super().__init__(tag="slow")
+        self.delay = delay
+
+    def update(self, frame_idx, params):
+        import time
+
+        time.sleep(self.delay)
+        super().update(frame_idx, params)
+
+
+class Grows(BarCode):
+    """Changes its figure's size at frame 3, which a video cannot follow."""
+
+    def update(self, frame_idx, params):
+        super().update(frame_idx, params)
+        if frame_idx == 3:
+            self.line.figure.set_size_inches(3.2, 1.28)
+
+
+class SetupFails(BarCode):
+    def setup(self):
+        raise RuntimeError("no data file for the background")

@@ -6,7 +6,9 @@ started on a free loopback port with its own password, and stopped at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,11 +46,13 @@ def cluster_env(url: str, **extra: str) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], queue: str, concurrency: int, name: str,
                  log: Path) -> subprocess.Popen:
+    """A real `celery worker` process (prefork) in its own session, so its pool can be killed with it."""
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "celery_animate", "worker", "--pool=prefork",
          f"--concurrency={concurrency}", f"--queues={queue}", f"--hostname={name}@%h",
          "--loglevel=INFO", "--without-gossip", "--without-mingle"],
         env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -71,6 +75,27 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # pool processes it left behind
+
+
+@pytest.fixture
+def extra_workers(cluster, tmp_path):
+    """Start more workers on the test Redis: ``extra_workers(queue, name, **env)``; stopped after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(queue: str, name: str, concurrency: int = 1, **env: str) -> subprocess.Popen:
+        log = tmp_path / f"{name}.log"
+        worker = start_worker({**cluster.env, "CA_TEST_SETUP_LOG": "", **env}, queue, concurrency,
+                              name, log)
+        started.append(worker)
+        worker.log = log  # type: ignore[attr-defined]
+        wait_for_workers(cluster.settings, [name])
+        return worker
+
+    yield start
+    for worker in started:
+        stop(worker)
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +111,9 @@ def cluster(redis_server, tmp_path_factory):
     setup_log = tmp / "setup-log"
     setup_log.mkdir()
     env = cluster_env(redis_server.url, CA_TEST_SETUP_LOG=str(setup_log),
-                      CELERY_ANIMATE_PREWARM="animators:BarCode")
+                      CELERY_ANIMATE_PREWARM="animators:BarCode",
+                      CELERY_ANIMATE_ALLOWED_ANIMATORS="animators,examples",
+                      CA_TEST_EVIL_MARKER=str(tmp / "evil-module-imported"))
     logs = [tmp / "render.log", tmp / "encode.log"]
     workers = [start_worker(env, "render", 2, "render", logs[0]),
                start_worker(env, "gpu", 1, "encode", logs[1])]

@@ -178,13 +178,14 @@ class Animator(ABC):
 
         from .encode import StoredFrames, encode_frames
         from .frames import pack_frame
-        from .pipeline import resolve_output
+        from .pipeline import output_path, resolve_output
         from .progress import resolve_disable
         from .render import PreparedFigure, render_frames
         from .store import DirectoryFrameStore
 
         check_n_frames(n_frames)
-        output = resolve_output(output_file, Settings.from_env(), local=True)
+        settings = Settings.from_env()
+        output = output_path(resolve_output(output_file, settings), settings)
         disable = resolve_disable(disable_progress_bar)
         total = n_frames if n_frames is not None else known_length(param_by_frame)
         tracker = FrameIndexTracker()

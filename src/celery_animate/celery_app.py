@@ -32,6 +32,14 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # A task whose whole worker vanished (no one left to reject it) is given back
+        # once its visibility timeout has passed; workers look for such tasks every
+        # few seconds rather than kombu's default of every 100 s.
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
+        },
         task_track_started=True,
         worker_send_task_events=True,
         task_send_sent_event=True,

@@ -33,6 +33,9 @@ class Settings:
     frame_ttl: int = 24 * 3600
     #: Seconds a finished job's record (state, result, error) is kept.
     job_ttl: int = 7 * 24 * 3600
+    #: Seconds after which a task taken by a worker that vanished (killed, machine lost)
+    #: is delivered again. Longer than any one chunk or encode should take.
+    visibility_timeout: int = 300
     #: Import paths (``module:Class``) whose ``setup()`` each worker process runs at start.
     prewarm: tuple[str, ...] = ()
     #: Module prefixes workers may import animators from; empty means any.
@@ -54,6 +57,7 @@ class Settings:
             frame_store=env.get("CELERY_ANIMATE_FRAME_STORE", REDIS_FRAME_STORE),
             frame_ttl=_int(env, "CELERY_ANIMATE_FRAME_TTL", 24 * 3600),
             job_ttl=_int(env, "CELERY_ANIMATE_JOB_TTL", 7 * 24 * 3600),
+            visibility_timeout=_int(env, "CELERY_ANIMATE_VISIBILITY_TIMEOUT", 300),
             prewarm=_csv(env.get("CELERY_ANIMATE_PREWARM", "")),
             allowed_animators=_csv(env.get("CELERY_ANIMATE_ALLOWED_ANIMATORS", "")),
             output_root=env.get("CELERY_ANIMATE_OUTPUT_ROOT") or None,

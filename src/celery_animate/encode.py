@@ -96,17 +96,29 @@ class _FallbackWatch(logging.Handler):
             self.fell_back = True
 
 
+def _partial_prefix(output: Path, job_id: str) -> str:
+    return f".{output.stem}.{job_id[:12]}."
+
+
+def remove_partials(output: Path, job_id: str) -> None:
+    """Delete temporary files an earlier, crashed encode of this job left beside ``output``."""
+    for stale in output.parent.glob(f"{_partial_prefix(output, job_id)}*.partial{output.suffix}"):
+        stale.unlink(missing_ok=True)
+
+
 def encode_frames(
     frames: StoredFrames,
     output: str | os.PathLike[str],
     options: RenderOptions,
     on_frames: Callable[[int], None] = lambda n: None,
+    job_id: str = "local",
 ) -> RenderResult:
     """Encode ``frames`` into ``output`` and describe the result.
 
-    The video is written to a temporary file beside ``output`` and renamed
-    into place, so ``output`` is either absent, the old file, or complete.
-    Raises ``LookupError`` if frames are missing and whatever ffmpeg raises.
+    The video is written to a temporary file beside ``output`` (named after
+    ``job_id``) and renamed into place, so ``output`` is either absent, the
+    old file, or complete. Raises ``LookupError`` if frames are missing and
+    whatever ffmpeg raises.
     """
     import pvio
     from pvio import _accel
@@ -125,7 +137,7 @@ def encode_frames(
         kwargs["quality"] = options.video_quality
 
     # Same directory, so the final rename is atomic; a plain open keeps the umask's permissions.
-    tmp = output.parent / f".{output.stem}.{secrets.token_hex(6)}.partial{output.suffix}"
+    tmp = output.parent / f"{_partial_prefix(output, job_id)}{secrets.token_hex(4)}.partial{output.suffix}"
     watch = _FallbackWatch()
     pvio_logger = logging.getLogger("pvio.io")
     pvio_logger.addHandler(watch)

@@ -191,6 +191,7 @@ class JobRecord:
             })
             pipe.expire(self.key, self.ttl)
             pipe.zadd(_JOB_INDEX, {self.job_id: now})
+            pipe.zremrangebyscore(_JOB_INDEX, "-inf", now - self.ttl)  # their records expired
             pipe.execute()
 
     def exists(self) -> bool:

@@ -92,12 +92,12 @@ class FrameIndexTracker:
             missing = sorted(set(range(top + 1)) - self._seen)
             raise FrameIndexError(
                 f"frame indices must run from 0 to {count - 1} without gaps, but "
-                f"{len(missing)} are missing: {_ranges(missing)}"
+                f"{len(missing)} are missing: {describe_ranges(missing)}"
             )
         return count
 
 
-def _ranges(indices: list[int], limit: int = 10) -> str:
+def describe_ranges(indices: list[int], limit: int = 10) -> str:
     """``[1, 2, 3, 7]`` -> ``"1-3, 7"``, cut after ``limit`` runs."""
     runs: list[str] = []
     for _, group in itertools.groupby(enumerate(indices), lambda pair: pair[1] - pair[0]):

@@ -30,7 +30,7 @@ from .params import (
     known_length,
     resolved_frames,
 )
-from .render import animator_path, pack_attrs
+from .render import animator_path, check_allowed, pack_attrs
 
 if TYPE_CHECKING:
     from .animator import Animator
@@ -46,20 +46,41 @@ def app_for(settings: Settings) -> Celery:
     return _apps[key]
 
 
-def resolve_output(output_file: str | os.PathLike[str], settings: Settings, local: bool) -> str:
-    """The output path the encode worker will write.
+def output_path(output: str | os.PathLike[str], settings: Settings) -> Path:
+    """The absolute path an output name stands for, on this machine.
 
-    Relative paths resolve against ``CELERY_ANIMATE_OUTPUT_ROOT`` when it is
-    set, else against the current directory. When the encoder runs on this
-    machine (``local``), also check now that the path can be written.
+    With ``CELERY_ANIMATE_OUTPUT_ROOT`` set, paths resolve under it and a path
+    that leaves it (``..``, an absolute path elsewhere) raises
+    ``PermissionError``; without it, relative paths resolve against the
+    current directory.
     """
-    path = Path(output_file).expanduser()
-    if not str(output_file).strip() or path.name in ("", ".", ".."):
-        raise ValueError(f"output_file {str(output_file)!r} is not a file name")
-    if not path.is_absolute():
-        path = Path(settings.output_root or os.getcwd()) / path
-    if local:
-        _check_writable(path)
+    path = Path(output).expanduser()
+    if not settings.output_root:
+        return path if path.is_absolute() else Path.cwd() / path
+    root = Path(settings.output_root).resolve()
+    full = (root / path).resolve()
+    if root not in full.parents:
+        raise PermissionError(
+            f"output path {os.fspath(output)!r} is outside CELERY_ANIMATE_OUTPUT_ROOT ({root}); "
+            "give a path inside it, e.g. a file name relative to it"
+        )
+    return full
+
+
+def resolve_output(output_file: str | os.PathLike[str], settings: Settings) -> str:
+    """Validate ``output_file`` and return what the job records as its output.
+
+    Without an output root the path is made absolute and checked now for
+    being writable (so a typo fails before any rendering); with one, the
+    path stays as given and each encode worker resolves it under its root.
+    """
+    text = os.fspath(output_file)
+    if not text.strip() or Path(text).name in ("", ".", ".."):
+        raise ValueError(f"output_file {text!r} is not a file name")
+    path = output_path(text, settings)
+    if settings.output_root:
+        return text
+    _check_writable(path)
     return str(path)
 
 
@@ -102,9 +123,11 @@ def submit_job(
             "installed on the workers and import it from there, or unset CELERY_BROKER_URL to "
             "render on the embedded cluster."
         )
+    # The workers would refuse it; saying so now costs the user nothing.
+    check_allowed(path, settings.allowed_animators)
     attrs = pack_attrs(animator)
     check_n_frames(n_frames)
-    output = resolve_output(output_file, settings, local=settings.embedded)
+    output = resolve_output(output_file, settings)
     known = n_frames if n_frames is not None else known_length(param_by_frame)
     chunk_size = choose_chunk_size(known, workers_hint, chunks_per_worker)
 

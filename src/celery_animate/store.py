@@ -41,6 +41,10 @@ class FrameStore(ABC):
         """Indices in ``0 .. n_frames-1`` that have no frame."""
 
     @abstractmethod
+    def delete(self, job_id: str, indices: list[int]) -> None:
+        """Remove these frames of the job; a no-op for frames already gone."""
+
+    @abstractmethod
     def delete_job(self, job_id: str, n_frames: int) -> None:
         """Remove every frame of the job; a no-op for frames already gone."""
 
@@ -85,9 +89,13 @@ class RedisFrameStore(FrameStore):
                 gone.extend(i for i, present in zip(batch, pipe.execute(), strict=True) if not present)
         return gone
 
+    def delete(self, job_id: str, indices: list[int]) -> None:
+        for start in range(0, len(indices), 1000):
+            self.client.unlink(*(self.key(job_id, i) for i in indices[start:start + 1000]))
+
     def delete_job(self, job_id: str, n_frames: int) -> None:
         for batch in _ranges(n_frames, 1000):
-            self.client.unlink(*(self.key(job_id, i) for i in batch))
+            self.delete(job_id, batch)
 
 
 class DirectoryFrameStore(FrameStore):
@@ -131,6 +139,10 @@ class DirectoryFrameStore(FrameStore):
 
     def missing(self, job_id: str, n_frames: int) -> list[int]:
         return [i for i in range(n_frames) if not self._path(job_id, i).exists()]
+
+    def delete(self, job_id: str, indices: list[int]) -> None:
+        for i in indices:
+            self._path(job_id, i).unlink(missing_ok=True)
 
     def delete_job(self, job_id: str, n_frames: int) -> None:
         shutil.rmtree(self._job_dir(job_id), ignore_errors=True)

@@ -18,7 +18,19 @@ from celery.signals import worker_init, worker_process_init
 from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK
 from .config import Settings
 from .frames import pack_frame
-from .jobs import CANCELLED, ENCODING, FAILED, QUEUED, RENDERING, JobRecord, JobSpec, job_redis
+from .jobs import (
+    CANCELLED,
+    DONE,
+    ENCODING,
+    FAILED,
+    QUEUED,
+    RENDERING,
+    JobRecord,
+    JobSpec,
+    job_redis,
+)
+from .params import describe_ranges as _ranges
+from .pipeline import output_path
 from .render import FigureCache, import_animator_class, pack_attrs, render_frames
 from .store import FrameStore, open_frame_store
 
@@ -100,7 +112,8 @@ def render_chunk(job_id: str, chunk_no: int) -> dict:
 
     Safe to run twice: frames are overwritten with identical bytes and
     progress counts each chunk once. Skips the work when the job already
-    failed or was cancelled. Marks the job failed (and re-raises) when the
+    failed or was cancelled, and stops (deleting the frames it wrote) when
+    that happens meanwhile. Marks the job failed (and re-raises) when the
     user's ``setup()`` or ``update()`` raises.
     """
     record = _record(job_id)
@@ -115,18 +128,20 @@ def render_chunk(job_id: str, chunk_no: int) -> dict:
         prepared = FIGURES.get(spec.animator_path, spec.animator_attrs,
                                worker_settings().allowed_animators)
         options = spec.options
-        done = 0
+        written: list[int] = []
         for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
                                             options.reuse_figure_object,
                                             options.plotting_log_interval):
             store.put(job_id, frame_idx, pack_frame(rgb))
-            done += 1
-            if record.report_chunk(chunk_no, done) in (FAILED, CANCELLED):
-                return {"chunk": chunk_no, "frames": done, "skipped": "job ended"}
+            written.append(frame_idx)
+            # The job's cleanup may already have run; whatever we stored after it is ours to remove.
+            if record.report_chunk(chunk_no, len(written)) in (FAILED, CANCELLED):
+                store.delete(job_id, written)
+                return {"chunk": chunk_no, "frames": 0, "skipped": "job ended"}
     except Exception as exc:
         record.fail(exc)
         raise
-    return {"chunk": chunk_no, "frames": done}
+    return {"chunk": chunk_no, "frames": len(written)}
 
 
 @shared_task(name=ENCODE_TASK)
@@ -134,26 +149,34 @@ def encode_video(job_id: str) -> dict:
     """Encode all frames of ``job_id`` to its output file, then delete them.
 
     Fails the job, naming the missing indices, if any frame is absent; a video
-    with missing or duplicated frames is never written.
+    with missing or duplicated frames is never written. Safe to run again
+    after a crash: a finished job is left alone, and the crashed attempt's
+    temporary file is removed.
     """
-    from .encode import StoredFrames, encode_frames
+    from .encode import StoredFrames, encode_frames, remove_partials
 
     record = _record(job_id)
+    state = record.state()
+    if state is None:
+        return {"skipped": "unknown job"}
     spec = _spec(job_id)
     store = _frame_store(spec.frame_store)
+    if state in (DONE, FAILED, CANCELLED):
+        _delete_job_data(record, spec, store)
+        return {"skipped": state}
     try:
-        if record.state() in (FAILED, CANCELLED):
-            return {"skipped": record.state()}
         missing = store.missing(job_id, spec.n_frames)
         if missing:
             raise LookupError(
                 f"{len(missing)} of {spec.n_frames} frames are missing from the frame store "
-                f"(indices {missing[:20]}{' ...' if len(missing) > 20 else ''}); were they evicted "
-                "or did Redis restart without persistence? Submit the job again."
+                f"(indices {_ranges(missing)}); were they evicted, or did Redis restart without "
+                "persistence? Submit the job again."
             )
-        record.transition(ENCODING)
-        result = encode_frames(StoredFrames(store, job_id, spec.n_frames), spec.output,
-                               spec.options, record.add_encoded)
+        output = output_path(spec.output, worker_settings())
+        remove_partials(output, job_id)
+        record.transition(ENCODING, encoded=0)
+        result = encode_frames(StoredFrames(store, job_id, spec.n_frames), output, spec.options,
+                               record.add_encoded, job_id)
         record.finish(result)
     except Exception as exc:
         record.fail(exc)
