@@ -6,24 +6,17 @@ started on a free loopback port with its own password, and stopped at the end.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
+from workers import cluster_env, start_worker, stop, wait_for_workers
 
 from celery_animate import Settings
 from celery_animate.cluster import RedisServer
-from celery_animate.pipeline import app_for
-
-TESTS = Path(__file__).parent
-ROOT = TESTS.parent
 
 
 @dataclass
@@ -32,51 +25,6 @@ class Cluster:
     env: dict[str, str]
     setup_log: Path
     logs: list[Path]
-
-    def worker_logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in self.logs if p.exists())
-
-
-def cluster_env(url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "CA_TEST_"))}
-    env.update(CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url,
-               PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT)]), **extra)
-    return env
-
-
-def start_worker(env: dict[str, str], queue: str, concurrency: int, name: str,
-                 log: Path) -> subprocess.Popen:
-    """A real `celery worker` process (prefork) in its own session, so its pool can be killed with it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "celery_animate", "worker", "--pool=prefork",
-         f"--concurrency={concurrency}", f"--queues={queue}", f"--hostname={name}@%h",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle"],
-        env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def wait_for_workers(settings: Settings, names: list[str], timeout: float = 60) -> None:
-    app = app_for(settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=0.5) or []
-        seen = {host.split("@")[0] for reply in replies for host in reply}
-        if set(names) <= seen:
-            return
-    raise RuntimeError(f"workers {names} did not answer a ping within {timeout} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # pool processes it left behind
 
 
 @pytest.fixture
