@@ -121,6 +121,12 @@ def test_bad_input_is_refused_before_enqueueing(use_cluster, tmp_path, redis_cli
         anim.submit(tmp_path / "x.mp4", [IndexedFrameParams(1, 0), IndexedFrameParams(1, 0)], fps=1)
     with pytest.raises(ValueError, match="empty"):
         anim.submit(tmp_path / "x.mp4", iter(()), fps=1)
+    with pytest.raises(ValueError, match="n_frames must be a non-negative int"):
+        anim.submit(tmp_path / "x.mp4", [1], fps=1, n_frames=-2)
+    with pytest.raises(ValueError, match="n_frames is 5 but param_by_frame has only 3 frames"):
+        anim.submit(tmp_path / "x.mp4", (p for p in bar_params(3)), fps=1, n_frames=5)
+    with pytest.raises(ValueError, match="2 are missing: 2-3"):
+        anim.submit(tmp_path / "x.mp4", [IndexedFrameParams(i, {}) for i in (0, 1, 4)], fps=1)
     anim.unpicklable = {1, 2}
     with pytest.raises(TypeError, match=r"attribute of BarCode: value\['unpicklable'\] is a builtins.set"):
         anim.submit(tmp_path / "x.mp4", [1], fps=1)
