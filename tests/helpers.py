@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from animators import HEIGHT, WIDTH, decode_index
 
@@ -39,3 +41,12 @@ def assert_video(path, expected: list[np.ndarray], size: tuple[int, int] = (WIDT
         error = np.abs(got.astype(np.int16) - want.astype(np.int16)).mean()
         assert error < MAX_MEAN_ERROR, f"frame {i} differs from the serial render by {error:.2f}"
     return frames
+
+
+def wait_until(condition, timeout: float = 60, message: str = "condition") -> None:
+    """Poll ``condition`` until it holds; things workers do after a job ends take a moment."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.05)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from animators import BarCode, NotAFigure, bar_params
-from helpers import assert_video, decode, serial_frames
+from helpers import assert_video, decode, serial_frames, wait_until
 
 from celery_animate import IndexedFrameParams, JobCancelled, RenderFailed, RenderJob
 from celery_animate.errors import ConfigurationError
@@ -97,7 +97,8 @@ def test_user_exception_reaches_wait_with_type_and_traceback(use_cluster, tmp_pa
     assert info.value.exc_message == "boom at frame 5"
     assert "in update" in info.value.remote_traceback
     assert not (tmp_path / "fail.mp4").exists()
-    assert list(tmp_path.iterdir()) == []
+    # The streaming encoder stops at its next poll and removes its temporary file.
+    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go")
 
 
 def test_setup_must_return_a_figure(use_cluster, tmp_path):
@@ -172,7 +173,7 @@ def test_cancel_stops_the_job_and_deletes_its_frames(use_cluster, tmp_path, redi
         time.sleep(0.1)
     assert not redis_client.keys(f"celery_animate:frame:{job.id}:*")
     assert job.progress().rendered < 200
-    assert list(tmp_path.iterdir()) == []
+    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go")
 
 
 def test_enqueue_only_process_needs_no_encoder(use_cluster, tmp_path):

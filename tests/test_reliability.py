@@ -3,25 +3,16 @@
 import os
 import signal
 import threading
-import time
 from dataclasses import replace
 
 import pytest
 from animators import BarCode, CrashOnce, Grows, SetupFails, Slow, bar_params
-from helpers import assert_video, serial_frames
+from helpers import assert_video, serial_frames, wait_until
 
 from celery_animate import RenderFailed
 from celery_animate.pipeline import app_for
 
 pytestmark = pytest.mark.cluster
-
-
-def wait_until(condition, timeout=60, message="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.05)
 
 
 def frame_keys(redis_client, job_id):
@@ -103,7 +94,8 @@ def test_failing_user_code_fails_fast_and_leaves_nothing(use_cluster, tmp_path, 
     wait_until(lambda: not frame_keys(redis_client, job.id), message="frames to be deleted")
     wait_until(lambda: not redis_client.keys(f"celery_animate:job:{job.id}:chunk:*"),
                message="staged params to be deleted")
-    assert list(tmp_path.iterdir()) == []
+    # The streaming encoder notices too and removes its temporary file.
+    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go")
 
 
 def test_abandoned_frames_expire(use_cluster, extra_workers, tmp_path, redis_client):

@@ -123,7 +123,16 @@ class Animator(ABC):
         with EmbeddedCluster(workers, settings, prewarm=prewarm) as cluster:
             job = self._enqueue(output_file, param_by_frame, options, cluster.settings, n_frames,
                                 workers, preload_factor)
-            return _follow_or_cancel(job, disable_progress_bar, cluster.check_alive)
+            try:
+                return _follow_or_cancel(job, disable_progress_bar, cluster.check_alive)
+            except BaseException:
+                # The workers die with the cluster, an encoder maybe mid-write: tidy up for it.
+                from .encode import remove_partials
+                from .pipeline import output_path
+
+                cluster.stop()
+                remove_partials(output_path(output_file, cluster.settings), job.id)
+                raise
 
     def submit(
         self,

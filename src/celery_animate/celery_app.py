@@ -8,18 +8,32 @@ app for another Redis with :func:`create_app`.
 from __future__ import annotations
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 
 from .config import Settings
 
 RENDER_TASK = "celery_animate.render_chunk"
 ENCODE_TASK = "celery_animate.encode_video"
+STREAM_TASK = "celery_animate.stream_video"
 CLEANUP_TASK = "celery_animate.cleanup_job"
+
+
+class JobStateRedisBackend(RedisBackend):
+    """Celery's Redis result backend, without the pub/sub subscription a client opens for
+    every task it sends: celery-animate follows jobs through their own record, never
+    through ``AsyncResult``, and a 2,000-chunk job would otherwise cost 2,000 SUBSCRIBEs."""
+
+    def on_task_call(self, producer, task_id):
+        pass
 
 
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for ``settings`` (default: the environment) with the package's tasks."""
     settings = settings or Settings.from_env()
-    app = Celery("celery_animate", broker=settings.broker_url, backend=settings.result_backend)
+    backend = settings.result_backend
+    if backend and backend.startswith(("redis://", "rediss://", "unix://")):
+        backend = f"{__name__}:JobStateRedisBackend+{backend}"
+    app = Celery("celery_animate", broker=settings.broker_url, backend=backend)
     app.conf.update(
         # Data only on the wire: pickled messages are refused, never executed.
         task_serializer="msgpack",
@@ -49,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Celery:
             RENDER_TASK: {"queue": settings.render_queue},
             CLEANUP_TASK: {"queue": settings.render_queue},
             ENCODE_TASK: {"queue": settings.encode_queue},
+            STREAM_TASK: {"queue": settings.encode_queue},
         },
         # setup() of pre-warmed animators runs in worker_process_init, which Celery
         # otherwise cuts off after 4 s.

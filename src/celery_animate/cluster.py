@@ -169,7 +169,8 @@ def _run_worker(settings: Settings, concurrency: int, prewarm: list[tuple[str, b
     # Celery prints its banner and shutdown notices to stdout; the caller's stdout is not ours.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     worker = app_for(settings).Worker(
-        pool="prefork", concurrency=concurrency,
+        # One process more than renderers: the streaming encoder runs alongside them.
+        pool="prefork", concurrency=concurrency + 1,
         queues=[settings.render_queue, settings.encode_queue], loglevel=loglevel,
         hostname=f"embedded-{os.getpid()}@%h", quiet=True,
         without_gossip=True, without_mingle=True, without_heartbeat=True,
@@ -222,12 +223,13 @@ class _ForkedWorker:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        """Cold-shut the worker down (the job is over or abandoned), then kill what is left."""
+        """Kill the worker and its pool (they share a process group) and reap it.
+
+        The job is over or abandoned, and its Redis goes next, so there is
+        nothing a graceful shutdown would save.
+        """
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGQUIT)
-        self.join(10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)  # its pool processes share its process group
+            os.killpg(self.pid, signal.SIGKILL)
         self.join(5)
         self._ready.close()
 

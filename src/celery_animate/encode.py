@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .frames import unpack_frame
+from .frames import FigureSizeChanged, unpack_frame
 from .jobs import RenderOptions, RenderResult
 from .store import FrameStore
 
@@ -23,36 +23,51 @@ logger = logging.getLogger(__name__)
 
 
 class StoredFrames:
-    """The frames of one job as the re-iterable sequence pvio expects.
+    """The frames ``0 .. n_frames-1`` of one job, read from the store in order, a batch at a time.
 
-    pvio reads ``len()``, ``[0]`` and iterates (more than once when a GPU
-    encode falls back to the CPU); every pass streams from the store, so
-    memory stays at one batch of frames whatever the frame count.
+    ``wait(next_index)`` is called when the next frame is not there yet: it
+    may sleep and return (the read is retried) or raise to give up. Without
+    it a missing frame raises ``LookupError``. Memory stays at one batch of
+    frames whatever the frame count.
     """
 
-    def __init__(self, store: FrameStore, job_id: str, n_frames: int):
+    def __init__(self, store: FrameStore, job_id: str, n_frames: int,
+                 wait: Callable[[int], None] | None = None, batch: int = 16):
         self.store = store
         self.job_id = job_id
         self.n_frames = n_frames
+        self.wait = wait
+        self.batch = batch
 
     def __len__(self) -> int:
         return self.n_frames
 
-    def __getitem__(self, index: int) -> np.ndarray:
-        if not 0 <= index < self.n_frames:
-            raise IndexError(index)
-        (payload,) = self.store.get_many(self.job_id, [index])
-        if payload is None:
-            raise LookupError(f"frame {index} of job {self.job_id} is missing from the frame store")
-        return unpack_frame(payload)
-
     def __iter__(self) -> Iterator[np.ndarray]:
-        for payload in self.store.iter_payloads(self.job_id, self.n_frames):
-            yield unpack_frame(payload)
+        index = 0
+        while index < self.n_frames:
+            wanted = list(range(index, min(index + self.batch, self.n_frames)))
+            for payload in self.store.get_many(self.job_id, wanted):
+                if payload is None:
+                    break
+                yield unpack_frame(payload)
+                index += 1
+            else:
+                continue
+            if self.wait is None:
+                raise LookupError(f"frame {index} of job {self.job_id} is missing from the frame store")
+            self.wait(index)
 
 
-class _Counted:
-    """Wraps a frame sequence so the pass that feeds ffmpeg reports progress."""
+class _PvioFeed:
+    """Adapts :class:`StoredFrames` to pvio's ``write_frames_to_video``.
+
+    pvio 0.1.9 takes ``len()`` and ``[0]``, then iterates once only to
+    compare frame sizes, then again to feed ffmpeg. Reading every frame for
+    the size check would mean waiting for the whole render before encoding
+    the first frame, so that pass gets frame 0 repeated; the real pass checks
+    each frame's size itself. ``passes`` lets the caller verify that pvio
+    still makes both passes.
+    """
 
     def __init__(self, frames: StoredFrames, on_frames: Callable[[int], None],
                  log_interval: int | None):
@@ -60,28 +75,39 @@ class _Counted:
         self.on_frames = on_frames
         self.log_interval = log_interval
         self.passes = 0
+        self._first: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        return self.frames[index]
+        if index != 0:
+            raise IndexError("only frame 0 is read by index")
+        if self._first is None:
+            self._first = next(iter(self.frames))
+        return self._first
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        # pvio's first pass only checks frame sizes; ffmpeg is fed from the second.
         self.passes += 1
+        first = self[0]
         if self.passes == 1:
-            yield from self.frames
+            for _ in range(len(self.frames)):
+                yield first
             return
-        pending = 0
+        total, pending = len(self.frames), 0
         for count, frame in enumerate(self.frames, start=1):
+            if frame.shape != first.shape:
+                raise FigureSizeChanged(
+                    f"frame {count - 1} is {frame.shape[1]}x{frame.shape[0]} pixels but frame 0 is "
+                    f"{first.shape[1]}x{first.shape[0]}; every worker's figure must have one size"
+                )
             yield frame
             pending += 1
-            if pending == 8 or count == len(self.frames):
+            if pending == 8 or count == total:
                 self.on_frames(pending)
                 pending = 0
             if self.log_interval and count % self.log_interval == 0:
-                logger.info("encoded %d/%d frames", count, len(self.frames))
+                logger.info("encoded %d/%d frames", count, total)
 
 
 class _FallbackWatch(logging.Handler):
@@ -126,8 +152,8 @@ def encode_frames(
     started = time.monotonic()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    first = frames[0]
-    height, width = first.shape[:2]
+    feed = _PvioFeed(frames, on_frames, options.saving_log_interval)
+    height, width = feed[0].shape[:2]
     want_gpu = _accel.cuda_available() if options.video_mode == "auto" else options.video_mode == "gpu"
     planned = _accel.NVENC_CODEC if want_gpu and _accel.can_use_nvenc(height, width) else _accel.LIBX264_CODEC
 
@@ -142,9 +168,12 @@ def encode_frames(
     pvio_logger = logging.getLogger("pvio.io")
     pvio_logger.addHandler(watch)
     try:
-        pvio.write_frames_to_video(
-            str(tmp), _Counted(frames, on_frames, options.saving_log_interval), options.fps, **kwargs
-        )
+        pvio.write_frames_to_video(str(tmp), feed, options.fps, **kwargs)
+        if feed.passes < 2:
+            raise RuntimeError(
+                "parallel-video-io read the frames in a single pass; this celery-animate relies on "
+                "the separate size-check pass of parallel-video-io 0.1.9 (install that version)"
+            )
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
+import redis.lock
 
 from . import codec
 from .config import Settings
@@ -224,6 +225,15 @@ class JobRecord:
 
     def add_encoded(self, n: int) -> None:
         self.client.hincrby(self.key, "encoded", n)
+
+    def reset_encoded(self) -> None:
+        self.client.hset(self.key, "encoded", 0)
+
+    def encoder_lock(self, ttl: float = 10.0) -> redis.lock.Lock:
+        """The lock an encoder holds while it writes this job's video (expires ``ttl`` s after
+        its last extension, so a crashed encoder blocks a retry only briefly)."""
+        return self.client.lock(f"{self.key}:encoder", timeout=ttl, blocking=False,
+                                thread_local=False)
 
     def fail(self, exc: BaseException) -> bool:
         error = {

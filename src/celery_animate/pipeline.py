@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, chord
 
 from . import codec
-from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, create_app
+from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, create_app
 from .config import Settings
 from .errors import ConfigurationError
 from .jobs import JobRecord, JobSpec, RenderJob, RenderOptions, job_redis
@@ -159,6 +159,9 @@ def _pack_chunk(chunk: list[tuple[int, Any]]) -> bytes:
 
 
 def _send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int) -> None:
+    # The encoder starts first and encodes frames as they arrive; the chord's callback
+    # then only has to encode if that streaming encoder never ran or died.
+    app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue).apply_async()
     header = [
         app.signature(RENDER_TASK, args=(job_id, k), queue=settings.render_queue)
         for k in range(n_chunks)

@@ -28,15 +28,16 @@ def follow(job: RenderJob, disable_progress_bar: bool | None = None, poll: float
     """
     disable = resolve_disable(disable_progress_bar)
     progress = job.progress()
-    render_bar = tqdm(total=progress.total, desc="Rendering frames", unit="frame", disable=disable)
+    render_bar = tqdm(total=progress.total, desc="Rendering frames", unit="frame", disable=disable,
+                      position=0)
+    # Encoding starts while the last frames still render, so both bars may move at once.
     encode_bar: tqdm | None = None
     try:
         while True:
             render_bar.update(progress.rendered - render_bar.n)
-            if encode_bar is None and (progress.state == ENCODING or progress.encoded):
-                render_bar.close()
+            if encode_bar is None and (progress.encoded or progress.state == ENCODING):
                 encode_bar = tqdm(total=progress.total, desc="Encoding video", unit="frame",
-                                  disable=disable)
+                                  disable=disable, position=1)
             if encode_bar is not None:
                 encode_bar.update(progress.encoded - encode_bar.n)
             if progress.finished:
