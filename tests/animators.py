@@ -119,3 +119,17 @@ class Grows(BarCode):
 class SetupFails(BarCode):
     def setup(self):
         raise RuntimeError("no data file for the background")
+
+
+class BlittedBarCode(BarCode):
+    def animated_artists(self):
+        return [*self.cells, self.line]
+
+
+class RestylesMidway(BlittedBarCode):
+    """Changes a static artist (the axes' background colour) at frame 4: the background must follow."""
+
+    def update(self, frame_idx, params):
+        super().update(frame_idx, params)
+        if frame_idx == 4:
+            self.line.axes.set_facecolor("lightyellow")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -55,6 +56,18 @@ class Animator(ABC):
     @abstractmethod
     def update(self, frame_idx: int, params: Any) -> None:
         """Change the figure for frame ``frame_idx`` using ``params`` (that frame's entry)."""
+
+    def animated_artists(self) -> Iterable[Artist]:
+        """The artists ``update()`` changes, to turn on blitting; none by default.
+
+        When this returns artists, each worker draws everything else once into
+        a background and per frame redraws only these, drawn *above* all
+        static artists (in their z-order among themselves). Frames then match
+        a full redraw wherever the animated artists sit on top of the rest.
+        Changing a static artist in ``update()`` is allowed: it triggers a
+        full redraw of the background for that frame.
+        """
+        return ()
 
     def _setup_and_check(self) -> Figure:
         fig = self.setup()
@@ -200,7 +213,7 @@ class Animator(ABC):
         tracker = FrameIndexTracker()
         with tempfile.TemporaryDirectory(prefix="celery-animate-frames-") as tmp:
             store = DirectoryFrameStore(tmp, ttl=0)
-            prepared = PreparedFigure(self, self._setup_and_check())
+            prepared = PreparedFigure.prepare(self)
             frames = tqdm(tracker.track(resolved_frames(param_by_frame, n_frames)), total=total,
                           desc="Rendering frames", unit="frame", disable=disable)
             for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,

@@ -11,7 +11,7 @@ import importlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from . import codec
@@ -94,11 +95,44 @@ def load_animator(path: str, attrs: bytes, allowed: tuple[str, ...] = ()) -> Ani
 
 @dataclass
 class PreparedFigure:
-    """An animator after ``setup()``, with its figure and the pixel size frames must keep."""
+    """An animator after ``setup()``: its figure, the pixel size frames must keep, and,
+    when the animator names ``animated_artists()``, the background they are blitted onto."""
 
     animator: Animator
     figure: Figure
+    animated: list[Artist] = field(default_factory=list)
     size: tuple[int, int] | None = None
+    _background: Any = None
+    _background_bounds: tuple[float, ...] | None = None
+
+    @classmethod
+    def prepare(cls, animator: Animator) -> PreparedFigure:
+        """Run ``setup()`` and mark the animator's animated artists, if it has any."""
+        figure = animator._setup_and_check()
+        return cls(animator, figure, _animated_artists(animator, figure))
+
+    def draw(self) -> None:
+        """Bring the canvas up to date for the current frame.
+
+        Without animated artists this is a full ``canvas.draw()``. With them,
+        everything else is drawn once into a saved background (again whenever
+        the figure's size or any static artist changed, which marks the figure
+        stale); each frame restores it and draws only the animated artists, in
+        z-order, on top.
+        """
+        canvas = self.figure.canvas
+        if not self.animated:
+            canvas.draw()
+            return
+        bounds = tuple(self.figure.bbox.bounds)
+        if self._background is None or self.figure.stale or bounds != self._background_bounds:
+            canvas.draw()  # animated artists are left out of a normal draw
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+            self._background_bounds = bounds
+        else:
+            canvas.restore_region(self._background)
+        for artist in self.animated:
+            self.figure.draw_artist(artist)
 
     def check_size(self, frame: np.ndarray, frame_idx: int) -> None:
         size = frame.shape[:2]
@@ -109,6 +143,18 @@ class PreparedFigure:
                 f"frame {frame_idx} is {size[1]}x{size[0]} pixels but earlier frames are "
                 f"{self.size[1]}x{self.size[0]}; update() must not change the figure size or dpi"
             )
+
+
+def _animated_artists(animator: Animator, figure: Figure) -> list[Artist]:
+    artists = list(animator.animated_artists() or ())
+    for artist in artists:
+        if not isinstance(artist, Artist) or artist.get_figure(root=True) is not figure:
+            raise TypeError(
+                f"{type(animator).__qualname__}.animated_artists() must return artists of the "
+                f"figure setup() returned, got {artist!r}"
+            )
+        artist.set_animated(True)
+    return sorted(artists, key=lambda artist: artist.get_zorder())
 
 
 class FigureCache:
@@ -133,8 +179,7 @@ class FigureCache:
         if entry is not None:
             self._entries.move_to_end(key)
             return entry
-        animator = load_animator(path, attrs, allowed)
-        entry = PreparedFigure(animator, animator._setup_and_check())
+        entry = PreparedFigure.prepare(load_animator(path, attrs, allowed))
         self.setups += 1
         self._entries[key] = entry
         while len(self._entries) > self.capacity:
@@ -156,14 +201,14 @@ def render_frames(
     ``reuse_figure_object=False`` a fresh figure is set up for every frame.
     Raises whatever ``update()`` raises, and :class:`FigureSizeChanged`.
     """
-    animator = prepared.animator
     for count, (frame_idx, params) in enumerate(frames, start=1):
-        figure = prepared.figure if reuse_figure_object else animator._setup_and_check()
-        apply_savefig_params(figure, savefig_params)
-        animator.update(frame_idx, params)
-        rgb = grab_rgb(figure)
+        current = prepared if reuse_figure_object else PreparedFigure.prepare(prepared.animator)
+        apply_savefig_params(current.figure, savefig_params)
+        current.animator.update(frame_idx, params)
+        current.draw()
+        rgb = grab_rgb(current.figure, draw=False)
         if not reuse_figure_object:
-            plt.close(figure)
+            plt.close(current.figure)
         prepared.check_size(rgb, frame_idx)
         if log_interval and count % log_interval == 0:
             logger.info("rendered %d frames (last: %d)", count, frame_idx)
