@@ -26,7 +26,7 @@ class BarCode(Animator):
         log_dir = os.environ.get("CA_TEST_SETUP_LOG")
         if log_dir:
             with open(os.path.join(log_dir, str(os.getpid())), "a") as f:
-                f.write(self.tag + "\n")
+                f.write(f"{type(self).__name__}:{self.tag}\n")
         fig = Figure(figsize=(WIDTH / 100, HEIGHT / 100), dpi=100)
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_xlim(0, BITS)

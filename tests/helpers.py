@@ -43,10 +43,13 @@ def assert_video(path, expected: list[np.ndarray], size: tuple[int, int] = (WIDT
     return frames
 
 
-def wait_until(condition, timeout: float = 60, message: str = "condition") -> None:
-    """Poll ``condition`` until it holds; things workers do after a job ends take a moment."""
+def wait_until(condition, timeout: float = 60, message: str = "condition", show=None) -> None:
+    """Poll ``condition`` until it holds; things workers do after a job ends take a moment.
+
+    ``show()``, if given, describes the state in the failure message.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
+            raise AssertionError(f"timed out waiting for {message}" + (f": {show()}" if show else ""))
         time.sleep(0.05)

@@ -71,7 +71,7 @@ def test_setup_runs_once_per_worker_process(use_cluster, tmp_path):
     def setups(tag):
         counts = {}
         for log in use_cluster.setup_log.iterdir():
-            counts[log.name] = log.read_text().splitlines().count(tag)
+            counts[log.name] = log.read_text().splitlines().count(f"BarCode:{tag}")
         return {pid: n for pid, n in counts.items() if n}
 
     # 48 frames in 16 chunks: each of the 2 render processes takes several chunks.
@@ -98,7 +98,8 @@ def test_user_exception_reaches_wait_with_type_and_traceback(use_cluster, tmp_pa
     assert "in update" in info.value.remote_traceback
     assert not (tmp_path / "fail.mp4").exists()
     # The streaming encoder stops at its next poll and removes its temporary file.
-    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go")
+    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go",
+               show=lambda: list(tmp_path.iterdir()))
 
 
 def test_setup_must_return_a_figure(use_cluster, tmp_path):
@@ -173,7 +174,8 @@ def test_cancel_stops_the_job_and_deletes_its_frames(use_cluster, tmp_path, redi
         time.sleep(0.1)
     assert not redis_client.keys(f"celery_animate:frame:{job.id}:*")
     assert job.progress().rendered < 200
-    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go")
+    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go",
+               show=lambda: list(tmp_path.iterdir()))
 
 
 def test_enqueue_only_process_needs_no_encoder(use_cluster, tmp_path):

@@ -95,7 +95,8 @@ def test_failing_user_code_fails_fast_and_leaves_nothing(use_cluster, tmp_path, 
     wait_until(lambda: not redis_client.keys(f"celery_animate:job:{job.id}:chunk:*"),
                message="staged params to be deleted")
     # The streaming encoder notices too and removes its temporary file.
-    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go")
+    wait_until(lambda: list(tmp_path.iterdir()) == [], message="the encoder's temporary file to go",
+               show=lambda: list(tmp_path.iterdir()))
 
 
 def test_abandoned_frames_expire(use_cluster, extra_workers, tmp_path, redis_client):

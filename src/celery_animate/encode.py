@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -132,6 +133,24 @@ def remove_partials(output: Path, job_id: str) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _kill_writers_of(path: Path) -> None:
+    """Kill and reap this process's children whose command line names ``path`` (Linux)."""
+    target = str(path).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent != os.getpid() or target not in (entry / "cmdline").read_bytes().split(b"\0"):
+                continue
+            pid = int(entry.name)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (OSError, ValueError, IndexError, ChildProcessError):
+            continue
+
+
 def encode_frames(
     frames: StoredFrames,
     output: str | os.PathLike[str],
@@ -176,6 +195,9 @@ def encode_frames(
             )
         os.replace(tmp, output)
     except BaseException:
+        # pvio leaves ffmpeg running when the frames stop coming; it would create the
+        # file (after its look-ahead) once its input closes, so stop it before deleting.
+        _kill_writers_of(tmp)
         tmp.unlink(missing_ok=True)
         raise
     finally:
