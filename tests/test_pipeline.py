@@ -64,6 +64,9 @@ def test_submit_then_follow_from_another_process(use_cluster, tmp_path):
     assert result["output"] == str(tmp_path / "submitted.mp4") and result["n_frames"] == 20
     progress = job.progress()
     assert (progress.state, progress.rendered, progress.encoded) == ("done", 20, 20)
+    stats = job.stats()
+    assert stats["render"] > 0 and stats["encode"] > 0 and stats["store_put"] > 0
+    assert stats["queue_wait"] >= 0 and stats["encoder_peak_rss_mb"] > 10
     assert_video(tmp_path / "submitted.mp4", serial_frames(BarCode(), params))
 
 

@@ -26,6 +26,9 @@ class JobStateRedisBackend(RedisBackend):
     def on_task_call(self, producer, task_id):
         pass
 
+    def remove_pending_result(self, result):
+        return result  # nothing was subscribed, so there is nothing to unsubscribe
+
 
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for ``settings`` (default: the environment) with the package's tasks."""

@@ -39,6 +39,9 @@ class StoredFrames:
         self.n_frames = n_frames
         self.wait = wait
         self.batch = batch
+        #: Seconds spent reading and unpacking frames, and waiting for frames not yet rendered.
+        self.fetch_seconds = 0.0
+        self.wait_seconds = 0.0
 
     def __len__(self) -> int:
         return self.n_frames
@@ -47,16 +50,22 @@ class StoredFrames:
         index = 0
         while index < self.n_frames:
             wanted = list(range(index, min(index + self.batch, self.n_frames)))
+            clock = time.perf_counter()
             for payload in self.store.get_many(self.job_id, wanted):
                 if payload is None:
                     break
-                yield unpack_frame(payload)
+                frame = unpack_frame(payload)
+                self.fetch_seconds += time.perf_counter() - clock
+                yield frame
+                clock = time.perf_counter()
                 index += 1
             else:
                 continue
             if self.wait is None:
                 raise LookupError(f"frame {index} of job {self.job_id} is missing from the frame store")
+            clock = time.perf_counter()
             self.wait(index)
+            self.wait_seconds += time.perf_counter() - clock
 
 
 class _PvioFeed:

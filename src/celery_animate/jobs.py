@@ -226,6 +226,29 @@ class JobRecord:
     def add_encoded(self, n: int) -> None:
         self.client.hincrby(self.key, "encoded", n)
 
+    def mark_started(self) -> None:
+        """Remember when the first chunk started (queue wait = that - created)."""
+        self.client.hsetnx(self.key, "started", time.time())
+
+    def add_seconds(self, seconds: dict[str, float]) -> None:
+        """Add to the job's per-stage time counters (``stat:<stage>``, seconds summed over workers)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for stage, value in seconds.items():
+                pipe.hincrbyfloat(self.key, f"stat:{stage}", value)
+            pipe.execute()
+
+    def set_stat(self, name: str, value: float) -> None:
+        self.client.hset(self.key, f"stat:{name}", value)
+
+    def stats(self) -> dict[str, float]:
+        """Per-stage seconds (summed over workers) and other measurements of the job."""
+        fields = self.client.hgetall(self.key)
+        out = {key.decode()[5:]: float(value) for key, value in fields.items()
+               if key.startswith(b"stat:")}
+        if b"started" in fields:
+            out["queue_wait"] = float(fields[b"started"]) - float(fields[b"created"])
+        return out
+
     def reset_encoded(self) -> None:
         self.client.hset(self.key, "encoded", 0)
 
@@ -310,6 +333,12 @@ class RenderJob:
     def progress(self) -> Progress:
         """Current state and counters. Raises :class:`JobNotFound` for an unknown id."""
         return self._record.progress()
+
+    def stats(self) -> dict[str, float]:
+        """Where the time went: seconds per stage summed over workers (``setup``, ``render``,
+        ``store_put``, ``store_get``, ``wait_for_frames``, ``encode``), ``queue_wait`` (submit
+        to first chunk started), ``encoder_peak_rss_mb``."""
+        return self._record.stats()
 
     def wait(self, timeout: float | None = None, poll: float = 0.1) -> RenderResult:
         """Block until the job ends; return its :class:`RenderResult`.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import resource
 import time
 
 import redis
@@ -129,21 +130,35 @@ def render_chunk(job_id: str, chunk_no: int) -> dict:
     try:
         spec = _spec(job_id)
         record.transition(RENDERING, only_from=QUEUED)
+        record.mark_started()
         store = _frame_store(spec.frame_store)
         frames = record.load_chunk(chunk_no)
+        clock = time.perf_counter()
         prepared = FIGURES.get(spec.animator_path, spec.animator_attrs,
                                worker_settings().allowed_animators)
+        seconds = {"setup": time.perf_counter() - clock, "render": 0.0, "store_put": 0.0}
         options = spec.options
         written: list[int] = []
+        clock = reported = time.perf_counter()
         for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
                                             options.reuse_figure_object,
                                             options.plotting_log_interval):
+            stored = time.perf_counter()
+            seconds["render"] += stored - clock
             store.put(job_id, frame_idx, pack_frame(rgb))
             written.append(frame_idx)
-            # The job's cleanup may already have run; whatever we stored after it is ours to remove.
-            if record.report_chunk(chunk_no, len(written)) in (FAILED, CANCELLED):
+            # Progress (and news of a failed or cancelled job) every 0.1 s, not every frame.
+            ended = False
+            if stored - reported > 0.1 or len(written) == len(frames):
+                reported = stored
+                ended = record.report_chunk(chunk_no, len(written)) in (FAILED, CANCELLED)
+            clock = time.perf_counter()
+            seconds["store_put"] += clock - stored
+            if ended:
+                # The job's cleanup may already have run: what we stored since is ours to remove.
                 store.delete(job_id, written)
                 return {"chunk": chunk_no, "frames": 0, "skipped": "job ended"}
+        record.add_seconds(seconds)
     except Exception as exc:
         record.fail(exc)
         raise
@@ -236,8 +251,14 @@ def _encode(task, job_id: str, streaming: bool) -> dict:
             record.add_encoded(n)
             waiter.keep_lock()
 
-        result = encode_frames(StoredFrames(store, job_id, spec.n_frames, wait=waiter), output,
-                               spec.options, encoded, job_id)
+        frames = StoredFrames(store, job_id, spec.n_frames, wait=waiter)
+        result = encode_frames(frames, output, spec.options, encoded, job_id)
+        record.add_seconds({
+            "store_get": frames.fetch_seconds, "wait_for_frames": frames.wait_seconds,
+            "encode": result.encode_seconds - frames.fetch_seconds - frames.wait_seconds,
+        })
+        record.set_stat("encoder_peak_rss_mb",
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         record.finish(result)
     except _EncodeAbandoned as reason:
         return {"skipped": str(reason)}

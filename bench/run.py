@@ -1,0 +1,344 @@
+"""Benchmark celery-animate against parallel-matplotlib-animation and FuncAnimation.
+
+    python bench/run.py                 # full run, writes bench/results/{results.md,results.json,scaling.png}
+    python bench/run.py --smoke         # a few frames per workload: checks every runner's output only
+
+Runners, alternated within each repeat, same frames, libx264 at the same quality and preset:
+  one-shot   celery-animate make_video() on the embedded default, cluster start-up included
+  warm       celery-animate submit() + wait() on workers that are already running
+  peer       parallel-matplotlib-animation 0.1.4 make_video()
+  funcanim   matplotlib FuncAnimation + FFMpegWriter, serial
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pvio  # noqa: E402
+import redis  # noqa: E402
+from workloads import WORKLOADS, Workload  # noqa: E402
+
+from celery_animate import EmbeddedCluster, RenderJob  # noqa: E402
+from celery_animate.render import PreparedFigure, render_frames  # noqa: E402
+
+FPS = 30
+QUALITY = 20  # parallel-video-io's default, passed explicitly to every runner
+PRESET = "slow"  # likewise
+RUNNERS = ["one-shot", "warm", "peer", "funcanim"]
+
+
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def hardware_limit(workload: Workload, params: list, cores: int) -> dict:
+    """(CPU seconds of a serial render + CPU seconds of the encode) / cores."""
+    animator = workload.ours()
+    start = cpu_seconds()
+    frames = [rgb for _, rgb in render_frames(PreparedFigure.prepare(animator), enumerate(params))]
+    render_cpu = cpu_seconds() - start
+    start = cpu_seconds()
+    pvio.write_frames_to_video(
+        "/tmp/celery-animate-bench-limit.mp4",
+        frames,
+        FPS,
+        mode="cpu",
+        quality=QUALITY,
+        preset=PRESET,
+        quiet=True,
+    )
+    encode_cpu = cpu_seconds() - start
+    plt.close("all")
+    return {"render_cpu": render_cpu, "encode_cpu": encode_cpu, "limit_s": (render_cpu + encode_cpu) / cores}
+
+
+class RedisPeak:
+    """Samples Redis's used_memory every 10 ms while a job runs; ``peak`` is above the baseline."""
+
+    def __init__(self, url: str):
+        self.client = redis.Redis.from_url(url)
+        self.baseline = self.client.info("memory")["used_memory"]
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            used = self.client.info("memory")["used_memory"]
+            self.peak = max(self.peak, used - self.baseline)
+
+    def __enter__(self) -> RedisPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_one_shot(workload, params, path, workers, cluster):
+    workload.ours().make_video(
+        path,
+        params,
+        fps=FPS,
+        num_workers=workers,
+        video_mode="cpu",
+        video_quality=QUALITY,
+        video_preset=PRESET,
+        disable_progress_bar=True,
+    )
+    return {}
+
+
+def run_warm(workload, params, path, workers, cluster):
+    with RedisPeak(cluster.settings.result_backend) as peak:
+        job = workload.ours().submit(
+            path,
+            params,
+            fps=FPS,
+            num_workers=workers,
+            video_mode="cpu",
+            video_quality=QUALITY,
+            video_preset=PRESET,
+            settings=cluster.settings,
+        )
+        job.wait(timeout=3600)
+    return {"stats": RenderJob(job.id, cluster.settings).stats(), "redis_peak": peak.peak}
+
+
+def run_peer(workload, params, path, workers, cluster):
+    workload.peer().make_video(
+        path,
+        params,
+        fps=FPS,
+        num_workers=workers,
+        video_mode="cpu",
+        video_quality=QUALITY,
+        video_preset=PRESET,
+        disable_progress_bar=True,
+    )
+    return {}
+
+
+def run_funcanimation(workload, params, path, workers, cluster):
+    import imageio_ffmpeg
+    from matplotlib import animation
+
+    plt.rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
+    animator = workload.ours()
+    fig = animator._setup_and_check()
+
+    def step(i):
+        animator.update(i, params[i])
+        return []
+
+    movie = animation.FuncAnimation(fig, step, frames=len(params), repeat=False, cache_frame_data=False)
+    writer = animation.FFMpegWriter(
+        fps=FPS,
+        codec="libx264",
+        extra_args=["-crf", str(QUALITY), "-preset", PRESET, "-profile:v", "high", "-pix_fmt", "yuv420p"],
+    )
+    movie.save(path, writer=writer, dpi=fig.dpi)
+    plt.close(fig)
+    return {}
+
+
+RUN = {"one-shot": run_one_shot, "warm": run_warm, "peer": run_peer, "funcanim": run_funcanimation}
+
+
+def timed(runner, workload, params, path, workers, cluster) -> dict:
+    Path(path).unlink(missing_ok=True)
+    start = time.perf_counter()
+    extra = RUN[runner](workload, params, path, workers, cluster)
+    seconds = time.perf_counter() - start
+    frames = pvio.check_num_frames(path)
+    if frames != len(params):
+        raise SystemExit(f"{runner} wrote {frames} frames for {workload.name}, expected {len(params)}")
+    return {"seconds": seconds, **extra}
+
+
+def encoder_rss(workers: int, sizes: tuple[int, ...], out: Path) -> dict:
+    """The encode process's peak RSS for the blitted wave at several frame counts (fresh cluster each)."""
+    from examples.wave import BlittedWaveAnimation, param_by_frame
+
+    rss = {}
+    for n in sizes:
+        with EmbeddedCluster(workers) as cluster:
+            job = BlittedWaveAnimation().submit(
+                out / f"rss-{n}.mp4",
+                param_by_frame(n),
+                fps=FPS,
+                num_workers=workers,
+                video_mode="cpu",
+                video_quality=QUALITY,
+                video_preset=PRESET,
+                settings=cluster.settings,
+            )
+            job.wait(timeout=3600)
+            rss[n] = job.stats()["encoder_peak_rss_mb"]
+    return rss
+
+
+def scaling(workload: Workload, params: list, worker_counts: list[int], out: Path) -> dict:
+    curves: dict[str, dict[int, float]] = {"celery-animate (warm)": {}, "parallel_animate": {}}
+    for workers in worker_counts:
+        with EmbeddedCluster(workers) as cluster:
+            run_warm(workload, params[:24], out / "scale-warmup.mp4", workers, cluster)
+            curves["celery-animate (warm)"][workers] = timed(
+                "warm", workload, params, out / "scale.mp4", workers, cluster
+            )["seconds"]
+        curves["parallel_animate"][workers] = timed(
+            "peer", workload, params, out / "scale.mp4", workers, None
+        )["seconds"]
+    return curves
+
+
+def plot_scaling(curves: dict, serial_seconds: float, path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    counts = sorted(next(iter(curves.values())))
+    ax.plot(counts, counts, "k--", lw=1, label="ideal")
+    for label, times in curves.items():
+        ax.plot(counts, [serial_seconds / times[w] for w in counts], "o-", label=label)
+    ax.set(xlabel="workers", ylabel="speedup over FuncAnimation (serial)", title=title, xticks=counts)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def report(results: dict) -> str:
+    lines = [
+        f"Machine: {results['machine']}; {results['workers']} workers; "
+        f"median of {results['repeats']} alternated runs; libx264 crf {QUALITY} preset {PRESET}.",
+        "",
+    ]
+    lines += [
+        "| workload | frames | one-shot (a) | warm (b) | parallel_animate (c) | FuncAnimation (d) "
+        "| a/c | b/c | hardware limit | limit/b |",
+        "|" + "---|" * 10,
+    ]
+    for name, w in results["workloads"].items():
+        med = {r: statistics.median(w["runs"][r]) for r in RUNNERS}
+        limit = w["limit"]["limit_s"]
+        lines.append(
+            f"| {name} | {w['frames']} | {med['one-shot']:.2f} s | {med['warm']:.2f} s | {med['peer']:.2f} s "
+            f"| {med['funcanim']:.2f} s | {med['one-shot'] / med['peer']:.2f} "
+            f"| {med['warm'] / med['peer']:.2f} | {limit:.2f} s | {limit / med['warm']:.0%} |"
+        )
+    lines += [
+        "",
+        "Where the time goes in the warm runs (seconds summed over processes, median run):",
+        "",
+        "| workload | queue wait | setup | render | store put | store get | wait for frames | encode "
+        "| Redis peak / raw RGB | encoder peak RSS |",
+        "|" + "---|" * 10,
+    ]
+    for name, w in results["workloads"].items():
+        s, raw = w["warm_stats"], w["raw_bytes"]
+        lines.append(
+            f"| {name} | {s.get('queue_wait', 0):.2f} | {s.get('setup', 0):.2f} | {s.get('render', 0):.2f} "
+            f"| {s.get('store_put', 0):.2f} | {s.get('store_get', 0):.2f} "
+            f"| {s.get('wait_for_frames', 0):.2f} | {s.get('encode', 0):.2f} "
+            f"| {w['redis_peak'] / 2**20:.1f} MB / {raw / 2**20:.0f} MB ({w['redis_peak'] / raw:.1%}) "
+            f"| {s.get('encoder_peak_rss_mb', 0):.0f} MB |"
+        )
+    if results.get("encoder_rss"):
+        sizes = ", ".join(f"{n} frames: {mb:.0f} MB" for n, mb in results["encoder_rss"].items())
+        lines += ["", f"Encode process peak RSS, blitted wave: {sizes}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="a few frames each: correctness only")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", action="append", help="workload name (repeatable)")
+    parser.add_argument(
+        "--scaling", default="1,2,3,4", help="worker counts for the scaling plot ('' to skip)"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.repeats, args.scaling = 1, ""
+    args.out.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {cores} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+        f"Python {platform.python_version()}",
+        "workers": args.workers,
+        "repeats": args.repeats,
+        "workloads": {},
+    }
+    with EmbeddedCluster(args.workers) as warm_cluster:
+        for workload in WORKLOADS:
+            if args.only and workload.name not in args.only:
+                continue
+            params = workload.frames(args.smoke)
+            first = workload.ours()
+            height, width = first._setup_and_check().canvas.get_width_height()[::-1]
+            plt.close("all")
+            entry = {
+                "frames": len(params),
+                "raw_bytes": len(params) * height * width * 3,
+                "runs": {r: [] for r in RUNNERS},
+                "limit": hardware_limit(workload, params, cores),
+            }
+            warm_extras = []
+            for repeat in range(args.repeats):
+                order = RUNNERS[repeat % 4 :] + RUNNERS[: repeat % 4]  # alternate who goes first
+                for runner in order:
+                    path = args.out / f"{workload.name.split(',')[0].split()[0].lower()}-{runner}.mp4"
+                    outcome = timed(runner, workload, params, path, args.workers, warm_cluster)
+                    entry["runs"][runner].append(outcome["seconds"])
+                    if runner == "warm":
+                        warm_extras.append(outcome)
+                    print(f"{workload.name:20s} {runner:9s} {outcome['seconds']:7.2f} s", flush=True)
+            median_run = sorted(warm_extras, key=lambda o: o["seconds"])[len(warm_extras) // 2]
+            entry["warm_stats"], entry["redis_peak"] = median_run["stats"], median_run["redis_peak"]
+            results["workloads"][workload.name] = entry
+    if args.scaling:
+        wave = WORKLOADS[0]
+        params = wave.frames(False)
+        counts = [int(c) for c in args.scaling.split(",")]
+        curves = scaling(wave, params, counts, args.out)
+        serial = statistics.median(
+            results["workloads"].get(wave.name, {}).get("runs", {}).get("funcanim")
+            or [timed("funcanim", wave, params, args.out / "scale.mp4", 1, None)["seconds"]]
+        )
+        results["scaling"] = curves
+        plot_scaling(curves, serial, args.out / "scaling.png", f"wave, {len(params)} frames, {cores} cores")
+        results["encoder_rss"] = encoder_rss(args.workers, (600, 6000), args.out)
+    text = report(results)
+    (args.out / "results.md").write_text(text)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    for leftover in args.out.glob("*.mp4"):
+        leftover.unlink()
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
