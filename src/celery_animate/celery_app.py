@@ -7,6 +7,8 @@ app for another Redis with :func:`create_app`.
 
 from __future__ import annotations
 
+import importlib
+
 from celery import Celery
 from celery.backends.redis import RedisBackend
 
@@ -15,6 +17,8 @@ from .config import Settings
 RENDER_TASK = "celery_animate.render_chunk"
 ENCODE_TASK = "celery_animate.encode_video"
 STREAM_TASK = "celery_animate.stream_video"
+PERIODIC_TASK = "celery_animate.render_periodic"
+PROBE_TASK = "celery_animate.probe_encoder"
 CLEANUP_TASK = "celery_animate.cleanup_job"
 
 
@@ -67,13 +71,19 @@ def create_app(settings: Settings | None = None) -> Celery:
             CLEANUP_TASK: {"queue": settings.render_queue},
             ENCODE_TASK: {"queue": settings.encode_queue},
             STREAM_TASK: {"queue": settings.encode_queue},
+            PROBE_TASK: {"queue": settings.encode_queue},
+            PERIODIC_TASK: {"queue": settings.render_queue},
         },
         # setup() of pre-warmed animators runs in worker_process_init, which Celery
         # otherwise cuts off after 4 s.
         worker_proc_alive_timeout=300,
         broker_connection_retry_on_startup=True,
-        imports=("celery_animate.tasks",),
+        imports=("celery_animate.tasks", "celery_animate.encode_tasks", "celery_animate.periodic",
+                 "celery_animate.doctor"),
     )
+    if settings.beat_schedule:
+        # Periodic renders; beat keeps its state in memory (-S celery.beat:Scheduler), no pickle.
+        app.conf.beat_schedule = importlib.import_module(settings.beat_schedule).beat_schedule
     return app
 
 

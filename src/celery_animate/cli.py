@@ -1,4 +1,4 @@
-"""The ``celery-animate`` command: render, submit, status, wait.
+"""The ``celery-animate`` command: render, submit, status, wait, jobs, cancel, doctor.
 
 ``render`` blocks until the video exists (on the embedded cluster when
 ``CELERY_BROKER_URL`` is unset); ``submit`` enqueues on the configured cluster
@@ -18,8 +18,7 @@ from . import codec
 from .animator import Animator
 from .errors import CeleryAnimateError, RenderFailed
 from .jobs import RenderJob, RenderResult
-
-PARAMS_FUNCTION = "param_by_frame"
+from .params import PARAMS_FUNCTION
 
 
 def load_animator_class(target: str) -> type[Animator]:
@@ -144,6 +143,51 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .jobs import JobRecord, job_redis, recent_job_ids
+
+    settings = Settings.from_env()
+    client = job_redis(settings)
+    ids = recent_job_ids(client, args.limit)
+    if not ids:
+        print("no jobs")
+    for job_id in ids:
+        record = JobRecord(client, job_id)
+        try:
+            progress = record.progress()
+        except CeleryAnimateError:
+            continue  # its record expired
+        output = (client.hget(record.key, "output") or b"").decode()
+        print(f"{job_id}  {progress.state:9s}  rendered {progress.rendered}/{progress.total}  "
+              f"encoded {progress.encoded}/{progress.total}  {output}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    job = RenderJob(args.job)
+    if job.cancel():
+        print(f"{args.job} cancelled")
+        return 0
+    print(f"{args.job} had already ended ({job.progress().state})")
+    return 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .doctor import run_checks
+
+    settings = Settings.from_env()
+    if not settings.configured:
+        print("celery-animate: no cluster configured (CELERY_BROKER_URL is unset): renders use the "
+              "embedded default, which needs nothing else")
+        return 0
+    checks = run_checks(settings)
+    for check in checks:
+        print(f"{'ok     ' if check.ok else 'PROBLEM'}  {check.name}: {check.detail}")
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="celery-animate",
@@ -166,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument("--timeout", type=float, help="give up after this many seconds")
     wait.add_argument("--no-progress", action="store_true", help="no progress bars")
     wait.set_defaults(func=cmd_wait)
+    jobs = sub.add_parser("jobs", help="recent jobs with their state and progress")
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.set_defaults(func=cmd_jobs)
+    cancel = sub.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("job")
+    cancel.set_defaults(func=cmd_cancel)
+    doctor = sub.add_parser("doctor", help="check broker, result backend, frame store, workers, NVENC")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -159,12 +159,12 @@ def _run_worker(settings: Settings, concurrency: int, prewarm: list[tuple[str, b
     from celery.exceptions import SecurityWarning
     from celery.signals import worker_ready
 
-    from . import tasks
     from .pipeline import app_for
+    from .worker import configure_worker
 
     # It runs as whoever runs the render, root included, on a private Redis.
     warnings.filterwarnings("ignore", category=SecurityWarning)
-    tasks.configure_worker(settings, prewarm)
+    configure_worker(settings, prewarm)
     worker_ready.connect(lambda **_: os.write(ready_fd, b"1"), weak=False)
     # Celery prints its banner and shutdown notices to stdout; the caller's stdout is not ours.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)

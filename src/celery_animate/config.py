@@ -42,6 +42,8 @@ class Settings:
     allowed_animators: tuple[str, ...] = ()
     #: Directory that relative output paths resolve against on the encode worker.
     output_root: str | None = None
+    #: Module whose ``beat_schedule`` dict Celery beat runs (e.g. ``config.beat_schedule``).
+    beat_schedule: str | None = None
     #: True for the settings of an embedded cluster, whose workers are forked from this process.
     embedded: bool = False
 
@@ -61,6 +63,7 @@ class Settings:
             prewarm=_csv(env.get("CELERY_ANIMATE_PREWARM", "")),
             allowed_animators=_csv(env.get("CELERY_ANIMATE_ALLOWED_ANIMATORS", "")),
             output_root=env.get("CELERY_ANIMATE_OUTPUT_ROOT") or None,
+            beat_schedule=env.get("CELERY_ANIMATE_BEAT_SCHEDULE") or None,
         )
 
     @property

@@ -11,6 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+#: The function next to an Animator class that the CLI and periodic renders take params from.
+PARAMS_FUNCTION = "param_by_frame"
+
 
 @dataclass
 class IndexedFrameParams:

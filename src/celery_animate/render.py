@@ -161,26 +161,33 @@ class FigureCache:
     """Prepared figures of this process, least recently used evicted first.
 
     Keyed by the animator's import path and attributes, so a job whose
-    animator matches one seen before pays nothing for ``setup()``.
+    animator matches one seen before pays nothing for ``setup()``. Pinned
+    entries (the pre-warmed animators) are never evicted and do not count
+    against ``capacity``.
     """
 
     def __init__(self, capacity: int = 4):
         self.capacity = capacity
         self._entries: OrderedDict[tuple[str, str], PreparedFigure] = OrderedDict()
-        self.setups = 0
+        self._pinned: dict[tuple[str, str], PreparedFigure] = {}
 
     @staticmethod
     def key(path: str, attrs: bytes) -> tuple[str, str]:
         return path, hashlib.blake2b(attrs, digest_size=16).hexdigest()
 
-    def get(self, path: str, attrs: bytes, allowed: tuple[str, ...] = ()) -> PreparedFigure:
+    def get(self, path: str, attrs: bytes, allowed: tuple[str, ...] = (),
+            pin: bool = False) -> PreparedFigure:
+        """The prepared figure for this animator, running ``setup()`` if this process has none."""
         key = self.key(path, attrs)
-        entry = self._entries.get(key)
+        entry = self._pinned.get(key) or self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end(key)
+            if key in self._entries:
+                self._entries.move_to_end(key)
             return entry
         entry = PreparedFigure.prepare(load_animator(path, attrs, allowed))
-        self.setups += 1
+        if pin:
+            self._pinned[key] = entry
+            return entry
         self._entries[key] = entry
         while len(self._entries) > self.capacity:
             _, old = self._entries.popitem(last=False)
