@@ -19,16 +19,21 @@ from examples.wave import BlittedWaveAnimation, WaveAnimation
 from examples.wave import param_by_frame as wave_params
 
 
-class PeerWave(WaveAnimation, parallel_animate.Animator):
-    make_video = parallel_animate.Animator.make_video
+def _peer_of(cls: type, name: str) -> type:
+    """``cls`` with every method of parallel_animate.Animator but setup()/update() taken from there.
+
+    Both libraries name private helpers alike (``_render_serial``...), so the
+    peer's own must win over ours in the subclass.
+    """
+    methods = {key: value for key, value in vars(parallel_animate.Animator).items()
+               if not key.startswith("__") and key not in ("setup", "update")}
+    return type(name, (cls, parallel_animate.Animator), {**methods, "__qualname__": name})
 
 
-class PeerMultiPanel(MultiPanelAnimation, parallel_animate.Animator):
-    make_video = parallel_animate.Animator.make_video
-
-
-class PeerDashboard(GridSpecDashboard, parallel_animate.Animator):
-    make_video = parallel_animate.Animator.make_video
+# Module-level names, so parallel_animate can pickle instances for its workers.
+PeerWave = _peer_of(WaveAnimation, "PeerWave")
+PeerMultiPanel = _peer_of(MultiPanelAnimation, "PeerMultiPanel")
+PeerDashboard = _peer_of(GridSpecDashboard, "PeerDashboard")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterable
@@ -143,8 +144,11 @@ def submit_job(
         spec = JobSpec(path, attrs, output, total, n_chunks, settings.frame_store, options)
         record.create(spec)
         _send_chord(app_for(settings), settings, job_id, n_chunks)
-    except BaseException:
-        record.delete_chunks(n_chunks)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # Redis itself may be what failed
+            record.delete_chunks(n_chunks)
+            if record.exists():  # created, but the chord could not be sent
+                record.fail(exc)
         raise
     return RenderJob(job_id, settings)
 
