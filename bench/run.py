@@ -42,6 +42,8 @@ FPS = 30
 QUALITY = 20  # parallel-video-io's default, passed explicitly to every runner
 PRESET = "slow"  # likewise
 RUNNERS = ["one-shot", "warm", "peer", "funcanim"]
+#: The same encode for both libraries: libx264 at the given quality and preset.
+ENCODING = {"fps": FPS, "video_mode": "cpu", "video_quality": QUALITY, "video_preset": PRESET}
 
 
 def cpu_seconds() -> float:
@@ -95,46 +97,20 @@ class RedisPeak:
 
 
 def run_one_shot(workload, params, path, workers, cluster):
-    workload.ours().make_video(
-        path,
-        params,
-        fps=FPS,
-        num_workers=workers,
-        video_mode="cpu",
-        video_quality=QUALITY,
-        video_preset=PRESET,
-        disable_progress_bar=True,
-    )
+    workload.ours().make_video(path, params, num_workers=workers, disable_progress_bar=True, **ENCODING)
     return {}
 
 
 def run_warm(workload, params, path, workers, cluster):
     with RedisPeak(cluster.settings.result_backend) as peak:
-        job = workload.ours().submit(
-            path,
-            params,
-            fps=FPS,
-            num_workers=workers,
-            video_mode="cpu",
-            video_quality=QUALITY,
-            video_preset=PRESET,
-            settings=cluster.settings,
-        )
+        job = workload.ours().submit(path, params, num_workers=workers, settings=cluster.settings,
+                                     **ENCODING)
         job.wait(timeout=3600)
     return {"stats": RenderJob(job.id, cluster.settings).stats(), "redis_peak": peak.peak}
 
 
 def run_peer(workload, params, path, workers, cluster):
-    workload.peer().make_video(
-        path,
-        params,
-        fps=FPS,
-        num_workers=workers,
-        video_mode="cpu",
-        video_quality=QUALITY,
-        video_preset=PRESET,
-        disable_progress_bar=True,
-    )
+    workload.peer().make_video(path, params, num_workers=workers, disable_progress_bar=True, **ENCODING)
     return {}
 
 
@@ -182,16 +158,9 @@ def encoder_rss(workers: int, sizes: tuple[int, ...], out: Path) -> dict:
     rss = {}
     for n in sizes:
         with EmbeddedCluster(workers) as cluster:
-            job = BlittedWaveAnimation().submit(
-                out / f"rss-{n}.mp4",
-                param_by_frame(n),
-                fps=FPS,
-                num_workers=workers,
-                video_mode="cpu",
-                video_quality=QUALITY,
-                video_preset=PRESET,
-                settings=cluster.settings,
-            )
+            job = BlittedWaveAnimation().submit(out / f"rss-{n}.mp4", param_by_frame(n),
+                                                num_workers=workers, settings=cluster.settings,
+                                                **ENCODING)
             job.wait(timeout=3600)
             rss[n] = job.stats()["encoder_peak_rss_mb"]
     return rss
