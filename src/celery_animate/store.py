@@ -48,18 +48,6 @@ class FrameStore(ABC):
     def delete_job(self, job_id: str, n_frames: int) -> None:
         """Remove every frame of the job; a no-op for frames already gone."""
 
-    def iter_payloads(self, job_id: str, n_frames: int, batch: int = 16) -> Iterator[bytes]:
-        """Packed frames ``0 .. n_frames-1`` in order, fetched ``batch`` at a time.
-
-        Raises ``LookupError`` naming the indices of a batch that has gaps.
-        """
-        for indices in _ranges(n_frames, batch):
-            payloads = self.get_many(job_id, indices)
-            gone = [i for i, p in zip(indices, payloads, strict=True) if p is None]
-            if gone:
-                raise LookupError(f"frames {gone} of job {job_id} are missing from the frame store")
-            yield from payloads  # type: ignore[misc]
-
 
 class RedisFrameStore(FrameStore):
     """One Redis string per frame: ``celery_animate:frame:<job>:<idx>`` with an expiry."""
