@@ -120,7 +120,7 @@ def run_funcanimation(workload, params, path, workers, cluster):
 
     plt.rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
     animator = workload.ours()
-    fig = animator._setup_and_check()
+    fig = animator.setup_figure()
 
     def step(i):
         animator.update(i, params[i])
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             params = workload.frames(args.smoke)
             first = workload.ours()
-            height, width = first._setup_and_check().canvas.get_width_height()[::-1]
+            height, width = first.setup_figure().canvas.get_width_height()[::-1]
             plt.close("all")
             entry = {
                 "frames": len(params),

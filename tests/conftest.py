@@ -16,7 +16,14 @@ import redis
 from workers import cluster_env, start_worker, stop, wait_for_workers
 
 from celery_animate import Settings
-from celery_animate.cluster import RedisServer
+from celery_animate.embedded.redis_server import RedisServer
+
+
+def pytest_collection_modifyitems(items):
+    """Everything outside tests/unit starts real processes: `pytest -m "not cluster"` runs the rest."""
+    for item in items:
+        if "unit" not in item.path.parent.parts:
+            item.add_marker(pytest.mark.cluster)
 
 
 @dataclass

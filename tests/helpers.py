@@ -23,7 +23,7 @@ def decode(path) -> list[np.ndarray]:
 
 def serial_frames(animator, params: list) -> list[np.ndarray]:
     """Frames rendered in this process, straight from the canvas, in index order."""
-    prepared = PreparedFigure(animator, animator._setup_and_check())
+    prepared = PreparedFigure(animator, animator.setup_figure())
     return [rgb for _, rgb in render_frames(prepared, enumerate(params))]
 
 

@@ -30,7 +30,7 @@ def test_background_is_redrawn_when_static_content_changes():
     params = bar_params(8)
     got = blitted(RestylesMidway(), params)
     reference = RestylesMidway()
-    prepared = PreparedFigure(reference, reference._setup_and_check())
+    prepared = PreparedFigure(reference, reference.setup_figure())
     want = [rgb for _, rgb in render_frames(prepared, enumerate(params))]
     assert not np.array_equal(want[3], want[4])  # the change is visible
     for i, (a, b) in enumerate(zip(got, want, strict=True)):

@@ -112,6 +112,10 @@ def test_setup_must_return_a_figure(use_cluster, tmp_path):
 
 
 def test_bad_input_is_refused_before_enqueueing(use_cluster, tmp_path, redis_client):
+    # Let earlier tests' jobs settle first, so their keys do not come and go meanwhile.
+    wait_until(lambda: not redis_client.keys("celery_animate:job:*:lease")
+               and not redis_client.keys("celery_animate:job:*:chunk:*")
+               and not redis_client.exists("unacked", "render", "gpu"), message="earlier jobs to settle")
     before = set(redis_client.keys("*"))
     anim = BarCode()
     with pytest.raises(ValueError, match="fps must be a positive number"):

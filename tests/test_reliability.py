@@ -10,7 +10,7 @@ from animators import BarCode, CrashOnce, Grows, SetupFails, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 
 from celery_animate import RenderFailed
-from celery_animate.pipeline import app_for
+from celery_animate.app import app_for
 
 pytestmark = pytest.mark.cluster
 
@@ -72,7 +72,7 @@ def test_lost_frames_fail_the_job_by_name(use_cluster, extra_workers, tmp_path, 
     worker = extra_workers("gpu-held", "late-encoder", CELERY_ANIMATE_ALLOWED_ANIMATORS="")
     with pytest.raises(RenderFailed) as info:
         job.wait(timeout=60)
-    assert info.value.exc_type == "LookupError"
+    assert info.value.exc_type == "celery_animate.errors.FramesMissing"
     assert "3 of 12 frames are missing from the frame store (indices 3, 7-8)" in info.value.exc_message
     assert not (tmp_path / "lost.mp4").exists() and not frame_keys(redis_client, job.id)
     # A worker without an allowlist says so when it starts.
@@ -81,7 +81,7 @@ def test_lost_frames_fail_the_job_by_name(use_cluster, extra_workers, tmp_path, 
 
 @pytest.mark.parametrize("animator, exc_type, message", [
     (SetupFails(), "RuntimeError", "no data file for the background"),
-    (Grows(), "celery_animate.frames.FigureSizeChanged", "frame 3 is 320x128 pixels but earlier"),
+    (Grows(), "celery_animate.errors.FigureSizeChanged", "frame 3 is 320x128 pixels but earlier"),
 ])
 def test_failing_user_code_fails_fast_and_leaves_nothing(use_cluster, tmp_path, redis_client,
                                                          animator, exc_type, message):

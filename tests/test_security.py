@@ -14,12 +14,22 @@ from animators import BarCode, bar_params
 from helpers import assert_video, serial_frames
 from workers import cluster_env, start_worker, stop, wait_for_workers
 
-from celery_animate import ConfigurationError, RenderFailed, RenderJob, Settings
-from celery_animate.celery_app import RENDER_TASK
-from celery_animate.cluster import RedisServer, free_port
-from celery_animate.jobs import JobRecord, JobSpec, RenderOptions, job_redis
-from celery_animate.pipeline import _send_chord, app_for
-from celery_animate.render import AnimatorNotAllowed, pack_attrs
+from celery_animate import (
+    AnimatorNotAllowed,
+    ConfigurationError,
+    RenderFailed,
+    RenderJob,
+    Settings,
+    lifecycle,
+)
+from celery_animate.app import RENDER_TASK, app_for
+from celery_animate.connection import job_redis
+from celery_animate.embedded.redis_server import RedisServer, free_port
+from celery_animate.loading import pack_attrs
+from celery_animate.options import RenderOptions
+from celery_animate.record import JobRecord
+from celery_animate.spec import JobSpec
+from celery_animate.submit import send_chord
 
 
 class Exploit:
@@ -53,11 +63,11 @@ def test_animator_outside_the_allowlist_is_refused_before_import(cluster, tmp_pa
     record.stage_chunk(0, b"\x91\x92\x00\x80", ttl=60)  # [(0, {})] in msgpack
     spec = JobSpec("evil_module:Evil", pack_attrs(BarCode()), str(tmp_path / "evil.mp4"), 1, 1,
                    "redis", RenderOptions(fps=1))
-    record.create(spec)
-    _send_chord(app_for(settings), settings, record.job_id, 1)
+    lifecycle.create(record, spec)
+    send_chord(app_for(settings), settings, record.job_id, 1)
     with pytest.raises(RenderFailed) as info:
         RenderJob(record.job_id, settings).wait(timeout=60)
-    assert info.value.exc_type == "celery_animate.render.AnimatorNotAllowed"
+    assert info.value.exc_type == "celery_animate.errors.AnimatorNotAllowed"
     assert "'evil_module:Evil' is not in CELERY_ANIMATE_ALLOWED_ANIMATORS" in info.value.exc_message
     assert not os.path.exists(cluster.env["CA_TEST_EVIL_MARKER"])
 

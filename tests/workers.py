@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from celery_animate import Settings
-from celery_animate.pipeline import app_for
+from celery_animate.app import app_for
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

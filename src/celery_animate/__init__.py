@@ -2,31 +2,68 @@
 
 ``from celery_animate import Animator`` is a drop-in for ``parallel_animate``;
 ``celery -A celery_animate worker`` finds the Celery :data:`app` here.
+
+The package is layered; each module imports only from the layers below it:
+
+1. values: ``errors``, ``config``, ``states``, ``ids``, ``wire`` (msgpack + numpy),
+   ``options``, ``params``, ``frames``, ``paths``, ``base`` (the animator contract)
+2. storage: ``connection``, ``stores/`` (Redis, directory, memory), ``record``
+   (a job's hash), ``lifecycle`` (the only place that changes state or deletes
+   data, with its scripts in ``lua/``), ``spec``
+3. work: ``loading`` (animators over the wire), ``render`` (figures, the frame
+   loop), ``encode/`` (the encoder; ``pvio_adapter`` is the one module that knows
+   parallel-video-io's internals), ``worker_state``
+4. Celery: ``app`` (the app, routes, task names), ``tasks/`` (render, encode,
+   periodic, probe)
+5. clients: ``job`` (:class:`RenderJob`), ``submit``, ``serial``, ``progress``,
+   ``embedded/`` (private Redis, forked worker), ``client``, ``animator``
+6. commands: ``doctor``, ``cli``
 """
 
 from .animator import Animator
-from .celery_app import app, create_app
-from .cluster import EmbeddedCluster
+from .app import app, create_app
 from .config import Settings
-from .errors import CeleryAnimateError, ConfigurationError, JobCancelled, JobNotFound, RenderFailed
-from .jobs import Progress, RenderJob, RenderResult
+from .embedded.cluster import EmbeddedCluster
+from .errors import (
+    AnimatorNotAllowed,
+    CeleryAnimateError,
+    ConfigurationError,
+    FigureSizeChanged,
+    FrameIndexError,
+    FramesMissing,
+    InvalidArgument,
+    JobCancelled,
+    JobNotFound,
+    OutputPathRefused,
+    RenderFailed,
+    UnpackableError,
+)
+from .job import RenderJob
+from .options import Progress, RenderResult
 from .params import IndexedFrameParams
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Animator",
+    "AnimatorNotAllowed",
     "CeleryAnimateError",
     "ConfigurationError",
     "EmbeddedCluster",
+    "FigureSizeChanged",
+    "FrameIndexError",
+    "FramesMissing",
     "IndexedFrameParams",
+    "InvalidArgument",
     "JobCancelled",
     "JobNotFound",
+    "OutputPathRefused",
     "Progress",
     "RenderFailed",
     "RenderJob",
     "RenderResult",
     "Settings",
+    "UnpackableError",
     "app",
     "create_app",
 ]

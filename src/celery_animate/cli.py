@@ -14,11 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import codec
+from . import wire
 from .animator import Animator
+from .config import Settings
+from .connection import job_redis
+from .doctor import run_checks
 from .errors import CeleryAnimateError, RenderFailed
-from .jobs import RenderJob, RenderResult
+from .job import RenderJob
+from .options import RenderResult
 from .params import PARAMS_FUNCTION
+from .progress import follow
+from .record import JobRecord, recent_job_ids
 
 
 def load_animator_class(target: str) -> type[Animator]:
@@ -63,7 +69,7 @@ def load_params(cls: type[Animator], params_file: str | None, n_frames: int | No
     """
     if params_file:
         data = Path(params_file).read_bytes()
-        params = codec.unpackb(data) if params_file.endswith((".msgpack", ".mpk")) else json.loads(data)
+        params = wire.unpackb(data) if params_file.endswith((".msgpack", ".mpk")) else json.loads(data)
         if not isinstance(params, list):
             raise ValueError(f"{params_file} must hold a list with one entry per frame")
         return params
@@ -132,8 +138,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    from .progress import follow
-
     job = RenderJob(args.job)
     if args.timeout is not None:
         result = job.wait(timeout=args.timeout)
@@ -144,9 +148,6 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .jobs import JobRecord, job_redis, recent_job_ids
-
     settings = Settings.from_env()
     client = job_redis(settings)
     ids = recent_job_ids(client, args.limit)
@@ -158,7 +159,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             progress = record.progress()
         except CeleryAnimateError:
             continue  # its record expired
-        output = (client.hget(record.key, "output") or b"").decode()
+        output = record.field("output") or ""
         print(f"{job_id}  {progress.state:9s}  rendered {progress.rendered}/{progress.total}  "
               f"encoded {progress.encoded}/{progress.total}  {output}")
     return 0
@@ -174,9 +175,6 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .doctor import run_checks
-
     settings = Settings.from_env()
     if not settings.configured:
         print("celery-animate: no cluster configured (CELERY_BROKER_URL is unset): renders use the "

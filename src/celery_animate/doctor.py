@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from celery import shared_task
-
-from .celery_app import PROBE_TASK
+from .app import PROBE_TASK, app_for
 from .config import Settings
-from .jobs import job_redis
-from .store import open_frame_store
+from .connection import job_redis
+from .ids import new_job_id
+from .stores import open_frame_store
 
 
 @dataclass(frozen=True)
@@ -20,16 +18,6 @@ class Check:
     name: str
     ok: bool
     detail: str
-
-
-@shared_task(name=PROBE_TASK)
-def probe_encoder() -> dict:
-    """Runs on an encode worker: can parallel-video-io use NVENC there?"""
-    try:
-        from pvio import _accel
-    except ImportError:
-        return {"pvio": False, "cuda": False, "nvenc_ffmpeg": None}
-    return {"pvio": True, "cuda": _accel.cuda_available(), "nvenc_ffmpeg": _accel.nvenc_ffmpeg_exe()}
 
 
 def _broker(settings: Settings, app) -> str:
@@ -45,7 +33,7 @@ def _backend(settings: Settings, app) -> str:
 
 def _frame_store(settings: Settings, app) -> str:
     store = open_frame_store(settings.frame_store, settings)
-    probe = f"doctor-{secrets.token_hex(8)}"
+    probe = new_job_id()
     try:
         store.put(probe, 0, b"probe")
         if store.get_many(probe, [0]) != [b"probe"]:
@@ -103,8 +91,6 @@ CHECKS: list[tuple[str, Callable[[Settings, object], str]]] = [
 
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in order; a check that needs a failed one is reported as skipped."""
-    from .pipeline import app_for
-
     app = app_for(settings)
     results: list[Check] = []
     for name, check in CHECKS:

@@ -1,6 +1,13 @@
-"""Exceptions raised to users of celery-animate."""
+"""Every exception celery-animate raises on purpose, under :class:`CeleryAnimateError`.
+
+Each one that replaces a builtin error also derives from that builtin, so
+``except ValueError`` around a ``make_video`` call written for parallel_animate
+keeps catching bad arguments.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class CeleryAnimateError(Exception):
@@ -11,7 +18,44 @@ class ConfigurationError(CeleryAnimateError):
     """A setting or argument is wrong; the message says which and how to fix it."""
 
 
-class JobNotFound(CeleryAnimateError):
+class InvalidArgument(CeleryAnimateError, ValueError):
+    """An argument or a value in a job has the wrong type or range; the message names it."""
+
+
+class UnpackableError(CeleryAnimateError, TypeError):
+    """A value that msgpack cannot carry; ``path`` says where it sits."""
+
+    def __init__(self, where: str, path: str, value: Any):
+        self.path = path
+        self.value_type = type(value)
+        super().__init__(
+            f"{where}: {path} is a {type(value).__module__}.{type(value).__qualname__}, "
+            "which cannot be sent to workers. Use numbers, strings, bytes, lists, tuples, "
+            "dicts with string keys, None, or numpy arrays of a non-object dtype."
+        )
+
+
+class FrameIndexError(CeleryAnimateError, ValueError):
+    """Frame indices that do not form ``0 .. n-1`` exactly once each."""
+
+
+class FigureSizeChanged(CeleryAnimateError, RuntimeError):
+    """The figure's pixel size changed between frames; a video needs one size."""
+
+
+class AnimatorNotAllowed(CeleryAnimateError, PermissionError):
+    """The animator's module is outside ``CELERY_ANIMATE_ALLOWED_ANIMATORS``."""
+
+
+class OutputPathRefused(CeleryAnimateError, PermissionError):
+    """An output path leaves ``CELERY_ANIMATE_OUTPUT_ROOT`` or cannot be written."""
+
+
+class FramesMissing(CeleryAnimateError, LookupError):
+    """Frames the encoder needs are not in the frame store (evicted, or Redis lost them)."""
+
+
+class JobNotFound(CeleryAnimateError, LookupError):
     """No job with this id (never submitted, or its record expired)."""
 
 

@@ -25,10 +25,6 @@ _compressor = zstandard.ZstdCompressor(level=1)
 _decompressor = zstandard.ZstdDecompressor()
 
 
-class FigureSizeChanged(RuntimeError):
-    """The figure's pixel size changed between frames; a video needs one size."""
-
-
 def padded_shape(height: int, width: int) -> tuple[int, int]:
     """The frame size the video will have: each side rounded up to a multiple of 16."""
     return -(-height // MACRO_BLOCK) * MACRO_BLOCK, -(-width // MACRO_BLOCK) * MACRO_BLOCK

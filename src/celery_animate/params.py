@@ -7,9 +7,12 @@ time, and only the set of seen indices is kept for the whole run.
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import FrameIndexError, InvalidArgument
 
 #: The function next to an Animator class that the CLI and periodic renders take params from.
 PARAMS_FUNCTION = "param_by_frame"
@@ -27,15 +30,11 @@ class IndexedFrameParams:
     params: Any
 
 
-class FrameIndexError(ValueError):
-    """Frame indices that do not form ``0 .. n-1`` exactly once each."""
-
-
 def check_n_frames(n_frames: int | None) -> None:
-    """Raise ``ValueError`` unless ``n_frames`` is None or a non-negative int."""
-    if n_frames is not None and (isinstance(n_frames, bool) or not isinstance(n_frames, int)
+    """Raise :class:`InvalidArgument` unless ``n_frames`` is None or a non-negative int (numpy's too)."""
+    if n_frames is not None and (isinstance(n_frames, bool) or not isinstance(n_frames, numbers.Integral)
                                  or n_frames < 0):
-        raise ValueError(f"n_frames must be a non-negative int or None, got {n_frames!r}")
+        raise InvalidArgument(f"n_frames must be a non-negative int or None, got {n_frames!r}")
 
 
 def resolved_frames(param_by_frame: Iterable[Any], n_frames: int | None) -> Iterator[tuple[int, Any]]:
@@ -49,12 +48,12 @@ def resolved_frames(param_by_frame: Iterable[Any], n_frames: int | None) -> Iter
     for position, params in enumerate(itertools.islice(param_by_frame, n_frames)):
         if isinstance(params, IndexedFrameParams):
             frame_id = params.frame_id
-            if isinstance(frame_id, bool) or not isinstance(frame_id, int) or frame_id < 0:
+            if isinstance(frame_id, bool) or not isinstance(frame_id, numbers.Integral) or frame_id < 0:
                 raise FrameIndexError(
                     f"IndexedFrameParams.frame_id must be a non-negative int, got {frame_id!r} "
                     f"(item {position} of param_by_frame)"
                 )
-            yield frame_id, params.params
+            yield int(frame_id), params.params
         else:
             yield position, params
 
@@ -87,9 +86,9 @@ class FrameIndexTracker:
         """
         count = len(self._seen)
         if count == 0:
-            raise ValueError("param_by_frame is empty: give at least one frame's params")
+            raise InvalidArgument("param_by_frame is empty: give at least one frame's params")
         if n_frames is not None and count < n_frames:
-            raise ValueError(f"n_frames is {n_frames} but param_by_frame has only {count} frames")
+            raise InvalidArgument(f"n_frames is {n_frames} but param_by_frame has only {count} frames")
         top = max(self._seen)
         if top != count - 1:
             missing = sorted(set(range(top + 1)) - self._seen)

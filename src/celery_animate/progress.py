@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
-from .jobs import ENCODING, RenderJob, RenderResult
+from .job import RenderJob
+from .options import RenderResult
+from .states import ENCODING
 
 
 def resolve_disable(disable_progress_bar: bool | None) -> bool:

@@ -1,96 +1,30 @@
-"""Rendering frames in a process: animator loading, the per-process figure cache, the frame loop.
+"""Rendering frames in a process: the prepared figure, the per-process figure cache, the frame loop.
 
 Shared by the serial path (``num_workers=1``) and the ``render_chunk`` task,
-so both produce the same pixels.
+so both produce the same pixels. Importing it changes nothing: a worker
+chooses matplotlib's Agg backend when its process starts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-import matplotlib
-
-matplotlib.use("Agg")
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
-from . import codec
-from .frames import FigureSizeChanged, apply_savefig_params, grab_rgb
-
-if TYPE_CHECKING:
-    from .animator import Animator
+from .base import AnimatorBase
+from .errors import FigureSizeChanged
+from .frames import apply_savefig_params, grab_rgb
+from .loading import load_animator
 
 logger = logging.getLogger(__name__)
-
-
-class AnimatorNotAllowed(PermissionError):
-    """The animator's module is outside ``CELERY_ANIMATE_ALLOWED_ANIMATORS``."""
-
-
-def animator_path(animator: Animator) -> str:
-    """``"module:QualName"`` of the animator's class, as workers will import it."""
-    cls = type(animator)
-    if "<locals>" in cls.__qualname__:
-        raise TypeError(
-            f"{cls.__qualname__} is defined inside a function; workers can only import classes "
-            "defined at the top level of a module"
-        )
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def pack_attrs(animator: Animator) -> bytes:
-    """The animator's instance attributes as msgpack; raises naming the first that cannot go."""
-    attrs = dict(vars(animator))
-    codec.check_packable(attrs, f"attribute of {type(animator).__qualname__}")
-    return codec.packb(attrs)
-
-
-def check_allowed(path: str, allowed: tuple[str, ...]) -> None:
-    """Refuse ``path`` unless its module starts with one of ``allowed`` (empty: all allowed)."""
-    if not allowed:
-        return
-    module = path.partition(":")[0]
-    if not any(module == prefix or module.startswith(prefix.rstrip(".") + ".") for prefix in allowed):
-        raise AnimatorNotAllowed(
-            f"animator {path!r} is not in CELERY_ANIMATE_ALLOWED_ANIMATORS ({', '.join(allowed)}); "
-            "add its module prefix there on the workers to allow it"
-        )
-
-
-def import_animator_class(path: str, allowed: tuple[str, ...] = ()) -> type[Animator]:
-    """Import the class ``module:QualName``, after checking the allowlist (before any import)."""
-    from .animator import Animator
-
-    check_allowed(path, allowed)
-    module_name, _, qualname = path.partition(":")
-    if not module_name or not qualname:
-        raise ValueError(f"animator path {path!r} is not of the form 'package.module:ClassName'")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not (isinstance(obj, type) and issubclass(obj, Animator)):
-        raise TypeError(f"{path} is not a subclass of celery_animate.Animator")
-    return obj
-
-
-def load_animator(path: str, attrs: bytes, allowed: tuple[str, ...] = ()) -> Animator:
-    """Rebuild the animator ``path`` from its packed instance attributes.
-
-    ``__init__`` is not called again: the attributes it set on the client are restored as they were.
-    """
-    cls = import_animator_class(path, allowed)
-    animator = cls.__new__(cls)
-    animator.__dict__.update(codec.unpackb(attrs))
-    return animator
 
 
 @dataclass
@@ -98,7 +32,7 @@ class PreparedFigure:
     """An animator after ``setup()``: its figure, the pixel size frames must keep, and,
     when the animator names ``animated_artists()``, the background they are blitted onto."""
 
-    animator: Animator
+    animator: AnimatorBase
     figure: Figure
     animated: list[Artist] = field(default_factory=list)
     size: tuple[int, int] | None = None
@@ -106,9 +40,9 @@ class PreparedFigure:
     _background_bounds: tuple[float, ...] | None = None
 
     @classmethod
-    def prepare(cls, animator: Animator) -> PreparedFigure:
+    def prepare(cls, animator: AnimatorBase) -> PreparedFigure:
         """Run ``setup()`` and mark the animator's animated artists, if it has any."""
-        figure = animator._setup_and_check()
+        figure = animator.setup_figure()
         return cls(animator, figure, _animated_artists(animator, figure))
 
     def draw(self) -> None:
@@ -145,7 +79,7 @@ class PreparedFigure:
             )
 
 
-def _animated_artists(animator: Animator, figure: Figure) -> list[Artist]:
+def _animated_artists(animator: AnimatorBase, figure: Figure) -> list[Artist]:
     artists = list(animator.animated_artists() or ())
     for artist in artists:
         if not isinstance(artist, Artist) or artist.get_figure(root=True) is not figure:

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from celery_animate import codec, frames
+from celery_animate import UnpackableError, frames, wire
 
 
 def test_numpy_tuples_and_nesting_round_trip():
     value = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "t": (1, (2.5, "x")),
              "n": np.int64(7), "b": b"\x00\x01", "none": None, "l": [np.uint8(3), True]}
-    back = codec.unpackb(codec.packb(value))
+    back = wire.unpackb(wire.packb(value))
     np.testing.assert_array_equal(back["a"], value["a"])
     assert back["a"].dtype == np.float32 and back["a"].flags.writeable
     assert back["t"] == (1, (2.5, "x"))
@@ -17,7 +17,7 @@ def test_numpy_tuples_and_nesting_round_trip():
 
 def test_non_contiguous_and_big_endian_arrays():
     a = np.arange(20, dtype=">i4").reshape(4, 5)[:, ::2]
-    back = codec.unpackb(codec.packb(a))
+    back = wire.unpackb(wire.packb(a))
     np.testing.assert_array_equal(back, a)
 
 
@@ -27,8 +27,8 @@ def test_non_contiguous_and_big_endian_arrays():
     (np.array([object()]), "value"),
 ])
 def test_unpackable_values_are_named(bad, where):
-    with pytest.raises(codec.UnpackableError) as info:
-        codec.check_packable(bad, "params of frame 3")
+    with pytest.raises(UnpackableError) as info:
+        wire.check_packable(bad, "params of frame 3")
     assert str(info.value).startswith(f"params of frame 3: {where} is a ")
 
 

@@ -1,4 +1,4 @@
-"""Submitting a job: validate, stage params in chunks, send the chord.
+"""Submitting a job: validate, stage params in chunks, create its record, send the chord.
 
 Params are read from ``param_by_frame`` one chunk at a time and staged in
 Redis; the chord's messages carry only ``(job_id, chunk_no)``. Nothing is
@@ -9,20 +9,22 @@ nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Celery, chord
 
-from . import codec
-from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, create_app
+from . import lifecycle, wire
+from .app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, app_for
+from .base import AnimatorBase
 from .config import Settings
+from .connection import job_redis
 from .errors import ConfigurationError
-from .jobs import JobRecord, JobSpec, RenderJob, RenderOptions, job_redis
+from .ids import new_job_id
+from .job import RenderJob
+from .loading import animator_path, check_allowed, pack_attrs
+from .options import RenderOptions
 from .params import (
     FrameIndexTracker,
     check_n_frames,
@@ -31,74 +33,13 @@ from .params import (
     known_length,
     resolved_frames,
 )
-from .render import animator_path, check_allowed, pack_attrs
-
-if TYPE_CHECKING:
-    from .animator import Animator
-
-_apps: dict[tuple[str | None, str | None], Celery] = {}
-
-
-def app_for(settings: Settings) -> Celery:
-    """The Celery app that talks to ``settings``' broker (one per broker, per process)."""
-    key = (settings.broker_url, settings.result_backend)
-    if key not in _apps:
-        _apps[key] = create_app(settings)
-    return _apps[key]
-
-
-def output_path(output: str | os.PathLike[str], settings: Settings) -> Path:
-    """The absolute path an output name stands for, on this machine.
-
-    With ``CELERY_ANIMATE_OUTPUT_ROOT`` set, paths resolve under it and a path
-    that leaves it (``..``, an absolute path elsewhere) raises
-    ``PermissionError``; without it, relative paths resolve against the
-    current directory.
-    """
-    path = Path(output).expanduser()
-    if not settings.output_root:
-        return path if path.is_absolute() else Path.cwd() / path
-    root = Path(settings.output_root).resolve()
-    full = (root / path).resolve()
-    if root not in full.parents:
-        raise PermissionError(
-            f"output path {os.fspath(output)!r} is outside CELERY_ANIMATE_OUTPUT_ROOT ({root}); "
-            "give a path inside it, e.g. a file name relative to it"
-        )
-    return full
-
-
-def resolve_output(output_file: str | os.PathLike[str], settings: Settings) -> str:
-    """Validate ``output_file`` and return what the job records as its output.
-
-    Without an output root the path is made absolute and checked now for
-    being writable (so a typo fails before any rendering); with one, the
-    path stays as given and each encode worker resolves it under its root.
-    """
-    text = os.fspath(output_file)
-    if not text.strip() or Path(text).name in ("", ".", ".."):
-        raise ValueError(f"output_file {text!r} is not a file name")
-    path = output_path(text, settings)
-    if settings.output_root:
-        return text
-    _check_writable(path)
-    return str(path)
-
-
-def _check_writable(path: Path) -> None:
-    if path.is_dir():
-        raise ValueError(f"output_file {path} is a directory; give a file name such as {path / 'out.mp4'}")
-    ancestor = path.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write {path}: {ancestor} is not a writable directory")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise PermissionError(f"cannot overwrite {path}: the file is not writable")
+from .paths import resolve_output
+from .record import JobRecord
+from .spec import JobSpec
 
 
 def submit_job(
-    animator: Animator,
+    animator: AnimatorBase,
     output_file: str | os.PathLike[str],
     param_by_frame: Iterable[Any],
     options: RenderOptions,
@@ -132,7 +73,7 @@ def submit_job(
     known = n_frames if n_frames is not None else known_length(param_by_frame)
     chunk_size = choose_chunk_size(known, workers_hint, chunks_per_worker)
 
-    job_id = uuid.uuid4().hex
+    job_id = new_job_id()
     record = JobRecord(job_redis(settings), job_id, settings.job_ttl)
     tracker = FrameIndexTracker()
     n_chunks = 0
@@ -142,27 +83,24 @@ def submit_job(
             n_chunks += 1
         total = tracker.finish(n_frames)
         spec = JobSpec(path, attrs, output, total, n_chunks, settings.frame_store, options)
-        record.create(spec)
-        _send_chord(app_for(settings), settings, job_id, n_chunks)
+        lifecycle.create(record, spec)
+        send_chord(app_for(settings), settings, job_id, n_chunks)
     except BaseException as exc:
-        with contextlib.suppress(Exception):  # Redis itself may be what failed
-            record.delete_chunks(n_chunks)
-            if record.exists():  # created, but the chord could not be sent
-                record.fail(exc)
+        lifecycle.abandon_submission(record, n_chunks, exc)
         raise
     return RenderJob(job_id, settings)
 
 
 def _pack_chunk(chunk: list[tuple[int, Any]]) -> bytes:
     try:
-        return codec.packb(chunk)
+        return wire.packb(chunk)
     except (TypeError, ValueError, OverflowError):
         for frame_idx, params in chunk:
-            codec.check_packable(params, f"params of frame {frame_idx}")
+            wire.check_packable(params, f"params of frame {frame_idx}")
         raise
 
 
-def _send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int) -> None:
+def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int) -> None:
     # The encoder starts first and encodes frames as they arrive; the chord's callback
     # then only has to encode if that streaming encoder never ran or died.
     app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue).apply_async()

@@ -1,9 +1,4 @@
-"""The render side's tasks: ``render_chunk`` (the chord's header) and ``cleanup_job``.
-
-``render_chunk`` renders one chunk of a job into the frame store;
-``cleanup_job`` is the chord's error callback. The encoder's tasks are in
-:mod:`celery_animate.encode_tasks`.
-"""
+"""The render side: ``render_chunk`` (the chord's header) and ``cleanup_job`` (its error callback)."""
 
 from __future__ import annotations
 
@@ -11,11 +6,13 @@ import time
 
 from celery import shared_task
 
-from .celery_app import CLEANUP_TASK, RENDER_TASK
-from .frames import pack_frame
-from .jobs import CANCELLED, FAILED, QUEUED, RENDERING
-from .render import render_frames
-from .worker import FIGURES, delete_job_data, frame_store, job_record, job_spec, worker_settings
+from .. import lifecycle, worker_state
+from ..app import CLEANUP_TASK, RENDER_TASK
+from ..frames import pack_frame
+from ..render import render_frames
+from ..states import CANCELLED, FAILED
+
+_ENDED = (FAILED, CANCELLED, None)
 
 
 @shared_task(name=RENDER_TASK, bind=True)
@@ -28,19 +25,19 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
     that happens meanwhile. Marks the job failed (and re-raises) when the
     user's ``setup()`` or ``update()`` raises.
     """
-    record = job_record(job_id)
+    record = worker_state.job_record(job_id)
     state = record.state()
-    if state in (None, FAILED, CANCELLED):
+    if state in _ENDED:
         return {"chunk": chunk_no, "frames": 0, "skipped": state or "unknown job"}
     try:
-        spec = job_spec(job_id)
-        record.transition(RENDERING, only_from=QUEUED)
+        spec = worker_state.job_spec(job_id)
+        lifecycle.begin_rendering(record)
         record.mark_started()
-        store = frame_store(spec.frame_store)
+        store = worker_state.frame_store(spec.frame_store)
         frames = record.load_chunk(chunk_no)
         clock = time.perf_counter()
-        prepared = FIGURES.get(spec.animator_path, spec.animator_attrs,
-                               worker_settings().allowed_animators)
+        prepared = worker_state.FIGURES.get(spec.animator_path, spec.animator_attrs,
+                                            worker_state.settings().allowed_animators)
         seconds = {"setup": time.perf_counter() - clock, "render": 0.0, "store_put": 0.0}
         options = spec.options
         written: list[int] = []
@@ -56,19 +53,18 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
             ended = False
             if stored - reported > 0.1 or len(written) == len(frames):
                 reported = stored
-                ended = record.report_chunk(chunk_no, len(written)) in (FAILED, CANCELLED)
+                ended = lifecycle.report_chunk(record, chunk_no, len(written)) in _ENDED
                 self.update_state(state="PROGRESS", meta={  # shown by Flower
                     "job": job_id, "chunk": chunk_no, "frames_done": len(written),
                     "frames": len(frames)})
             clock = time.perf_counter()
             seconds["store_put"] += clock - stored
             if ended:
-                # The job's cleanup may already have run: what we stored since is ours to remove.
-                store.delete(job_id, written)
+                lifecycle.discard_frames(store, job_id, written)
                 return {"chunk": chunk_no, "frames": 0, "skipped": "job ended"}
         record.add_seconds(seconds)
     except Exception as exc:
-        record.fail(exc)
+        lifecycle.fail(record, exc)
         raise
     return {"chunk": chunk_no, "frames": len(written)}
 
@@ -76,6 +72,6 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
 @shared_task(name=CLEANUP_TASK)
 def cleanup_job(job_id: str) -> None:
     """Delete a failed job's frames and staged params (the chord's error callback)."""
-    record = job_record(job_id)
-    spec = job_spec(job_id)
-    delete_job_data(record, spec, frame_store(spec.frame_store))
+    record = worker_state.job_record(job_id)
+    spec = worker_state.job_spec(job_id)
+    lifecycle.cleanup(record, spec, worker_state.frame_store(spec.frame_store))

@@ -1,4 +1,4 @@
-"""msgpack with numpy arrays and tuples: the only serialisation used for data.
+"""The wire format: msgpack with numpy arrays and tuples, the only serialisation used for data.
 
 Frame parameters, animator attributes and frames all cross process and machine
 boundaries through :func:`packb`/:func:`unpackb`; pickle is never used, so a
@@ -12,21 +12,10 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from .errors import UnpackableError
+
 _EXT_NDARRAY = 1
 _EXT_TUPLE = 2
-
-
-class UnpackableError(TypeError):
-    """A value that msgpack cannot carry; ``path`` says where it sits."""
-
-    def __init__(self, where: str, path: str, value: Any):
-        self.path = path
-        self.value_type = type(value)
-        super().__init__(
-            f"{where}: {path} is a {type(value).__module__}.{type(value).__qualname__}, "
-            "which cannot be sent to workers. Use numbers, strings, bytes, lists, tuples, "
-            "dicts with string keys, None, or numpy arrays of a non-object dtype."
-        )
 
 
 def _default(obj: Any) -> Any:

@@ -12,7 +12,9 @@ import importlib
 from celery import Celery
 from celery.backends.redis import RedisBackend
 
+from . import worker_state
 from .config import Settings
+from .connection import REDIS_SCHEMES
 
 RENDER_TASK = "celery_animate.render_chunk"
 ENCODE_TASK = "celery_animate.encode_video"
@@ -37,8 +39,9 @@ class JobStateRedisBackend(RedisBackend):
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for ``settings`` (default: the environment) with the package's tasks."""
     settings = settings or Settings.from_env()
+    worker_state.install_hooks()
     backend = settings.result_backend
-    if backend and backend.startswith(("redis://", "rediss://", "unix://")):
+    if backend and backend.startswith(REDIS_SCHEMES):
         backend = f"{__name__}:JobStateRedisBackend+{backend}"
     app = Celery("celery_animate", broker=settings.broker_url, backend=backend)
     app.conf.update(
@@ -78,8 +81,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         # otherwise cuts off after 4 s.
         worker_proc_alive_timeout=300,
         broker_connection_retry_on_startup=True,
-        imports=("celery_animate.tasks", "celery_animate.encode_tasks", "celery_animate.periodic",
-                 "celery_animate.doctor"),
+        imports=("celery_animate.tasks.render", "celery_animate.tasks.encode",
+                 "celery_animate.tasks.periodic", "celery_animate.tasks.probe"),
     )
     if settings.beat_schedule:
         # Periodic renders; beat keeps its state in memory (-S celery.beat:Scheduler), no pickle.
@@ -87,4 +90,16 @@ def create_app(settings: Settings | None = None) -> Celery:
     return app
 
 
+_apps: dict[tuple[str | None, str | None], Celery] = {}
+
+
+def app_for(settings: Settings) -> Celery:
+    """The Celery app that talks to ``settings``' broker (one per broker, per process)."""
+    key = (settings.broker_url, settings.result_backend)
+    if key not in _apps:
+        _apps[key] = create_app(settings)
+    return _apps[key]
+
+
+#: The app ``celery -A celery_animate`` finds, configured from the environment.
 app = create_app()

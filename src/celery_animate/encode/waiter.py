@@ -1,0 +1,62 @@
+"""What an encoder does while the frame it needs next is still being rendered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..errors import FramesMissing
+from ..params import describe_ranges
+from ..record import JobRecord
+from ..states import CANCELLED, FAILED
+from ..stores import FrameStore
+
+
+class EncodeAbandoned(Exception):
+    """The job ended (failed, cancelled) or another encoder took over while we waited.
+
+    Not an error of the job: the encoder that raises it steps aside quietly.
+    """
+
+
+class FrameWaiter:
+    """Called with the index of a frame that is not in the store yet.
+
+    Checks the encoder still holds its lease, gives up when the job ended, and fails
+    the job (raising :class:`FramesMissing` with the missing indices) once
+    every chunk reported its frames stored but some are not there (evicted,
+    or Redis lost them). A streaming encoder (``stall_after`` set, seconds)
+    also gives up when rendering made no progress for that long: it may be
+    holding the very process the renderers need (a worker with one process
+    for both queues), and the chord's callback will encode once every chunk
+    is done.
+    """
+
+    def __init__(self, record: JobRecord, store: FrameStore, n_frames: int,
+                 check_lease: Callable[[], None], stall_after: float | None, poll: float = 0.02,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.record, self.store, self.n_frames = record, store, n_frames
+        self.check_lease, self.stall_after, self.poll = check_lease, stall_after, poll
+        self._clock, self._sleep = clock, sleep
+        self._last_rendered = (-1, clock())
+
+    def __call__(self, next_index: int) -> None:
+        self.check_lease()
+        progress = self.record.progress()
+        if progress.state in (FAILED, CANCELLED):
+            raise EncodeAbandoned(progress.state)
+        if progress.rendered >= progress.total:
+            missing = self.store.missing(self.record.job_id, self.n_frames)
+            if missing:
+                raise FramesMissing(
+                    f"{len(missing)} of {self.n_frames} frames are missing from the frame store "
+                    f"(indices {describe_ranges(missing)}); were they evicted, or did Redis restart "
+                    "without persistence? Submit the job again."
+                )
+            return
+        if self.stall_after is not None:
+            if progress.rendered != self._last_rendered[0]:
+                self._last_rendered = (progress.rendered, self._clock())
+            elif self._clock() - self._last_rendered[1] > self.stall_after:
+                raise EncodeAbandoned("rendering stalled; the chord's callback will encode")
+        self._sleep(self.poll)

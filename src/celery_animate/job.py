@@ -1,0 +1,82 @@
+""":class:`RenderJob`, the handle a client holds on a submitted render."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from . import lifecycle
+from .config import Settings
+from .connection import job_redis
+from .errors import JobCancelled, RenderFailed
+from .options import Progress, RenderResult
+from .record import JobRecord
+from .states import CANCELLED, DONE, FAILED
+
+
+class RenderJob:
+    """A submitted render. Cheap to create from an id: ``RenderJob(job_id)``.
+
+    ``progress()`` and ``wait()`` read the job's record in Redis, so they work
+    from any process that has the same ``CELERY_RESULT_BACKEND``. Raises
+    :class:`~celery_animate.errors.InvalidArgument` for an id that is not 32
+    lowercase hex digits.
+    """
+
+    def __init__(self, job_id: str, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self._record = JobRecord(job_redis(self.settings), job_id, self.settings.job_ttl)
+        self.id = self._record.job_id
+
+    def __repr__(self) -> str:
+        return f"RenderJob({self.id!r})"
+
+    def progress(self) -> Progress:
+        """Current state and counters. Raises :class:`JobNotFound` for an unknown id."""
+        return self._record.progress()
+
+    def stats(self) -> dict[str, float]:
+        """Where the time went: seconds per stage summed over workers (``setup``, ``render``,
+        ``store_put``, ``store_get``, ``wait_for_frames``, ``encode``), ``queue_wait`` (submit
+        to first chunk started), ``encoder_peak_rss_mb``."""
+        return self._record.stats()
+
+    def output(self) -> str:
+        """The output path as the job records it."""
+        return self._record.field("output") or ""
+
+    def wait(self, timeout: float | None = None, poll: float = 0.1) -> RenderResult:
+        """Block until the job ends; return its :class:`RenderResult`.
+
+        Raises :class:`RenderFailed` (with the worker's exception type, message
+        and traceback), :class:`JobCancelled`, or ``TimeoutError`` after
+        ``timeout`` seconds (the job keeps running).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.progress().finished:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} still running after {timeout} s")
+            time.sleep(poll)
+        return self.result()
+
+    def result(self) -> RenderResult:
+        """The result of a finished job; raises for a failed, cancelled or unfinished one."""
+        state, result, error = self._record.ending()
+        if state == DONE:
+            return RenderResult(**json.loads(result))
+        if state == FAILED:
+            info = json.loads(error) if error else {"type": "Unknown", "message": "", "traceback": ""}
+            raise RenderFailed(self.id, info["type"], info["message"], info["traceback"])
+        if state == CANCELLED:
+            raise JobCancelled(f"job {self.id} was cancelled")
+        raise RuntimeError(f"job {self.id} has not finished (state {state})")
+
+    def cancel(self) -> bool:
+        """Ask workers to stop this job; True if it was still running.
+
+        Chunks not yet started are skipped, running ones stop at their next
+        frame, and the job's frames are deleted; ``wait()`` then raises
+        :class:`JobCancelled`. False once the job ended, or once its video is
+        being moved into place (it then finishes).
+        """
+        return lifecycle.cancel(self._record)

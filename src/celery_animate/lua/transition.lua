@@ -1,0 +1,19 @@
+-- Move a job to a new state unless it already reached a terminal one, so a late
+-- or re-delivered task can never resurrect a failed or cancelled job.
+-- KEYS[1]: the job's hash. ARGV[1]: the only state the move may start from ('' for any).
+-- ARGV[2]: seconds the record lives once the new state is terminal (0: keep its expiry).
+-- ARGV[3], ARGV[4]: 'state', the new state; then more field/value pairs to set.
+-- Returns 1 if the state changed, 0 if not, -1 if the record does not exist.
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then return -1 end
+if current == 'done' or current == 'failed' or current == 'cancelled' then return 0 end
+if ARGV[1] ~= '' and current ~= ARGV[1] then return 0 end
+-- A video being renamed into place can no longer be cancelled (it can still fail).
+if ARGV[4] == 'cancelled' and redis.call('HEXISTS', KEYS[1], 'publishing') == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+local new = ARGV[4]
+local ttl = tonumber(ARGV[2])
+if ttl > 0 and (new == 'done' or new == 'failed' or new == 'cancelled') then
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+return 1

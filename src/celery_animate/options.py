@@ -1,0 +1,107 @@
+"""The values users pass in and get back: encode/render options, progress, results."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import wire
+from .errors import InvalidArgument
+from .states import TERMINAL_STATES
+
+VIDEO_MODES = ("auto", "gpu", "cpu")
+
+
+def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """``value`` as a Python int (numpy integers included); :class:`InvalidArgument` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidArgument(f"{name} must be an int, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise InvalidArgument(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass
+class RenderOptions:
+    """How frames are rendered and encoded; the ``make_video`` arguments of the same names.
+
+    Raises :class:`InvalidArgument` (a ``ValueError``) on construction for
+    values the encoder would reject.
+    """
+
+    fps: float
+    video_mode: str = "auto"
+    video_quality: int | None = None
+    video_preset: str | None = None
+    video_extra_ffmpeg_params: list[str] | None = None
+    savefig_params: dict[str, Any] = field(default_factory=dict)
+    reuse_figure_object: bool = True
+    plotting_log_interval: int | None = None
+    saving_log_interval: int | None = None
+
+    def __post_init__(self) -> None:
+        fps = self.fps
+        if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not fps > 0:
+            raise InvalidArgument(f"fps must be a positive number of frames per second, got {fps!r}")
+        if not math.isfinite(fps):
+            raise InvalidArgument("fps must be finite")
+        self.fps = int(fps) if isinstance(fps, numbers.Integral) else float(fps)
+        if self.video_mode not in VIDEO_MODES:
+            raise InvalidArgument(
+                f"video_mode must be one of {', '.join(VIDEO_MODES)}, got {self.video_mode!r}"
+            )
+        quality = self.video_quality
+        if quality is not None:
+            if isinstance(quality, bool) or not isinstance(quality, numbers.Integral) \
+                    or not 0 <= quality <= 51:
+                raise InvalidArgument(
+                    f"video_quality must be an int from 0 (best) to 51 (worst), or None, got {quality!r}"
+                )
+            self.video_quality = int(quality)
+        if self.video_preset is not None and not isinstance(self.video_preset, str):
+            raise InvalidArgument(f"video_preset must be a str or None, got {self.video_preset!r}")
+        extra = self.video_extra_ffmpeg_params
+        if extra is not None:
+            if not (isinstance(extra, (list, tuple)) and all(isinstance(a, str) for a in extra)):
+                raise InvalidArgument(f"video_extra_ffmpeg_params must be a list of str, got {extra!r}")
+            self.video_extra_ffmpeg_params = list(extra)
+        for name in ("plotting_log_interval", "saving_log_interval"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, as_int(value, name, minimum=1))
+        if not isinstance(self.savefig_params or {}, dict):
+            raise InvalidArgument(f"savefig_params must be a dict, got {self.savefig_params!r}")
+        self.savefig_params = dict(self.savefig_params or {})
+        wire.check_packable(self.savefig_params, "savefig_params")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a job: ``rendered``/``encoded`` frames out of ``total``."""
+
+    state: str
+    rendered: int
+    encoded: int
+    total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a finished job produced. ``size_bytes`` is the MP4's size on disk, ``encode_seconds``
+    the wall-clock seconds from the encoder's start to the video's rename into place."""
+
+    output: str
+    n_frames: int
+    width: int
+    height: int
+    fps: float
+    encoder: str
+    size_bytes: int
+    encode_seconds: float

@@ -1,0 +1,50 @@
+"""``num_workers=1``: render and encode in the calling process, as parallel_animate does."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm import tqdm
+
+from .base import AnimatorBase
+from .config import Settings
+from .encode.encoder import encode_frames
+from .encode.stored_frames import StoredFrames
+from .frames import pack_frame
+from .ids import new_job_id
+from .options import RenderOptions, RenderResult
+from .params import FrameIndexTracker, check_n_frames, known_length, resolved_frames
+from .paths import output_path, resolve_output
+from .render import PreparedFigure, render_frames
+from .stores import DirectoryFrameStore
+
+
+def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
+                  param_by_frame: Iterable[Any], n_frames: int | None, options: RenderOptions,
+                  settings: Settings, disable_progress: bool) -> RenderResult:
+    """Render every frame here into a temporary frame directory, then encode them.
+
+    Frames go through the same packing and the same encoder as on a cluster,
+    so the video is the same; memory stays at one frame whatever the count.
+    """
+    check_n_frames(n_frames)
+    output = output_path(resolve_output(output_file, settings), settings)
+    total = n_frames if n_frames is not None else known_length(param_by_frame)
+    tracker = FrameIndexTracker()
+    job_id = new_job_id()
+    with tempfile.TemporaryDirectory(prefix="celery-animate-frames-") as tmp:
+        store = DirectoryFrameStore(tmp, ttl=0)
+        prepared = PreparedFigure.prepare(animator)
+        frames = tqdm(tracker.track(resolved_frames(param_by_frame, n_frames)), total=total,
+                      desc="Rendering frames", unit="frame", disable=disable_progress)
+        for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
+                                            options.reuse_figure_object,
+                                            options.plotting_log_interval):
+            store.put(job_id, frame_idx, pack_frame(rgb))
+        count = tracker.finish(n_frames)
+        with tqdm(total=count, desc="Encoding video", unit="frame", disable=disable_progress) as bar:
+            return encode_frames(StoredFrames(store, job_id, count), output, options, bar.update,
+                                 job_id)

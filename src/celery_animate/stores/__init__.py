@@ -1,0 +1,44 @@
+"""Frame stores: where rendered frames wait for the encoder.
+
+Three backends behind :class:`FrameStore`: Redis (the default), a directory
+shared by all machines, and process memory (tests). :func:`open_frame_store`
+builds the one a setting names.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+from ..config import REDIS_FRAME_STORE, Settings
+from ..connection import redis_client
+from ..errors import ConfigurationError
+from .base import FrameStore
+from .directory import DirectoryFrameStore
+from .memory import MemoryFrameStore
+from .redis import RedisFrameStore
+
+__all__ = ["DirectoryFrameStore", "FrameStore", "MemoryFrameStore", "RedisFrameStore",
+           "open_frame_store"]
+
+
+def open_frame_store(spec: str, settings: Settings) -> FrameStore:
+    """The store named by ``spec``: ``"redis"``, a ``redis://``/``rediss://`` URL, or ``file:///dir``.
+
+    Frames expire after ``settings.frame_ttl`` seconds. Raises
+    :class:`ConfigurationError` for anything else.
+    """
+    if spec == REDIS_FRAME_STORE:
+        if not settings.result_backend:
+            raise ConfigurationError(
+                "the 'redis' frame store needs CELERY_RESULT_BACKEND or CELERY_BROKER_URL")
+        return RedisFrameStore(redis_client(settings.result_backend), settings.frame_ttl)
+    parsed = urlparse(spec)
+    if parsed.scheme in ("redis", "rediss", "unix"):
+        return RedisFrameStore(redis_client(spec), settings.frame_ttl)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ConfigurationError(f"frame store {spec!r}: file URLs must be file:///absolute/path")
+        return DirectoryFrameStore(unquote(parsed.path), settings.frame_ttl)
+    raise ConfigurationError(
+        f"unknown frame store {spec!r}: use 'redis', a redis:// URL, or file:///shared/scratch/dir"
+    )

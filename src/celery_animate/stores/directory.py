@@ -1,0 +1,80 @@
+"""Frames in a directory shared by all machines (``file:///shared/scratch``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from ..ids import check_job_id, is_job_id
+from .base import FrameStore
+
+
+class DirectoryFrameStore(FrameStore):
+    """One file per frame under ``<root>/<job id>/``, written to a temp name then renamed.
+
+    A file system has no expiry, so :meth:`sweep` removes job directories
+    untouched for longer than ``ttl``; it only ever touches directories named
+    like a job id, so a root that holds anything else loses nothing of it.
+    Every method refuses a ``job_id`` that is not one (``InvalidArgument``).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], ttl: int):
+        super().__init__(ttl)
+        self.root = Path(root)
+
+    def _job_dir(self, job_id: str) -> Path:
+        return self.root / check_job_id(job_id)
+
+    def _path(self, job_id: str, frame_idx: int) -> Path:
+        return self._job_dir(job_id) / f"{int(frame_idx):09d}.frame"
+
+    def put(self, job_id: str, frame_idx: int, payload: bytes) -> None:
+        job_dir = self._job_dir(job_id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        # Readers must never see half a frame: write beside it, then rename.
+        fd, tmp = tempfile.mkstemp(dir=job_dir, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.replace(tmp, self._path(job_id, frame_idx))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for i in indices:
+            try:
+                out.append(self._path(job_id, i).read_bytes())
+            except FileNotFoundError:
+                out.append(None)
+        return out
+
+    def missing(self, job_id: str, n_frames: int) -> list[int]:
+        return [i for i in range(n_frames) if not self._path(job_id, i).exists()]
+
+    def delete(self, job_id: str, indices: list[int]) -> None:
+        for i in indices:
+            self._path(job_id, i).unlink(missing_ok=True)
+
+    def delete_job(self, job_id: str, n_frames: int) -> None:
+        job_dir = self._job_dir(job_id)
+        if job_dir.is_symlink():  # planted: remove the link, never what it points to
+            job_dir.unlink()
+        else:
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Delete job directories older than ``ttl``; return their job ids."""
+        cutoff = (time.time() if now is None else now) - self.ttl
+        removed = []
+        for entry in self.root.iterdir() if self.root.is_dir() else ():
+            if not is_job_id(entry.name) or entry.is_symlink() or not entry.is_dir():
+                continue
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+        return removed

@@ -1,0 +1,44 @@
+"""Frames in Redis: one string per frame with an expiry."""
+
+from __future__ import annotations
+
+import redis
+
+from .base import FrameStore, index_batches
+
+
+class RedisFrameStore(FrameStore):
+    """One Redis string per frame, ``celery_animate:frame:<job>:<idx>``, expiring after ``ttl`` s."""
+
+    def __init__(self, client: redis.Redis, ttl: int):
+        super().__init__(ttl)
+        self.client = client
+
+    @staticmethod
+    def key(job_id: str, frame_idx: int) -> str:
+        return f"celery_animate:frame:{job_id}:{frame_idx}"
+
+    def put(self, job_id: str, frame_idx: int, payload: bytes) -> None:
+        self.client.set(self.key(job_id, frame_idx), payload, ex=self.ttl)
+
+    def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
+        if not indices:
+            return []
+        return self.client.mget([self.key(job_id, i) for i in indices])
+
+    def missing(self, job_id: str, n_frames: int) -> list[int]:
+        gone: list[int] = []
+        for batch in index_batches(n_frames, 1000):
+            with self.client.pipeline(transaction=False) as pipe:
+                for i in batch:
+                    pipe.exists(self.key(job_id, i))
+                gone.extend(i for i, present in zip(batch, pipe.execute(), strict=True) if not present)
+        return gone
+
+    def delete(self, job_id: str, indices: list[int]) -> None:
+        for start in range(0, len(indices), 1000):
+            self.client.unlink(*(self.key(job_id, i) for i in indices[start:start + 1000]))
+
+    def delete_job(self, job_id: str, n_frames: int) -> None:
+        for batch in index_batches(n_frames, 1000):
+            self.delete(job_id, batch)

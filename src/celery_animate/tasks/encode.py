@@ -1,0 +1,96 @@
+"""The encoder's tasks, on the encode (GPU) queue.
+
+``stream_video`` is sent with the job and encodes frames in order as they
+arrive; ``encode_video`` is the chord's callback and encodes only when the
+streaming encoder did not (it never ran, stepped aside, or died). A lock per
+job (:class:`EncodeLease`) makes sure one encoder publishes.
+"""
+
+from __future__ import annotations
+
+import resource
+
+from celery import shared_task
+
+from .. import lifecycle, worker_state
+from ..app import ENCODE_TASK, STREAM_TASK
+from ..encode.encoder import encode_frames
+from ..encode.lease import EncodeLease
+from ..encode.stored_frames import StoredFrames
+from ..encode.waiter import EncodeAbandoned, FrameWaiter
+from ..paths import output_path, remove_partials
+from ..states import TERMINAL_STATES
+
+#: Seconds without a newly rendered frame after which a streaming encoder steps aside.
+STALL_SECONDS = 5.0
+
+
+def _encode(task, job_id: str, streaming: bool) -> dict:
+    """Encode ``job_id`` unless it ended or another live encoder holds its lease (then retry later).
+
+    Frames are encoded in order as they arrive into this attempt's own
+    temporary file, which is renamed into place only while the lease is
+    still ours and the job still running; afterwards the job's data is
+    cleaned up. A ``streaming`` encoder gives up if rendering stalls (see
+    :class:`FrameWaiter`).
+    """
+    record = worker_state.job_record(job_id)
+    state = record.state()
+    if state is None:
+        return {"skipped": "unknown job"}
+    spec = worker_state.job_spec(job_id)
+    store = worker_state.frame_store(spec.frame_store)
+    if state in TERMINAL_STATES:
+        lifecycle.cleanup(record, spec, store)
+        return {"skipped": state}
+    lease = EncodeLease(record)
+    if not lease.acquire():
+        # Someone is encoding, or was until it died: its lease then expires within seconds.
+        raise task.retry(countdown=2)
+    try:
+        output = output_path(spec.output, worker_state.settings())
+        # Earlier generations can no longer publish: what they left is garbage.
+        remove_partials(output, job_id, below_generation=lease.generation)
+        record.reset_encoded()
+        waiter = FrameWaiter(record, store, spec.n_frames, lease.check,
+                             stall_after=STALL_SECONDS if streaming else None)
+        frames = StoredFrames(store, job_id, spec.n_frames, wait=waiter)
+        result = encode_frames(frames, output, spec.options, record.add_encoded, job_id,
+                               lease.generation, before_publish=lease.commit)
+        record.add_seconds({
+            "store_get": frames.fetch_seconds, "wait_for_frames": frames.wait_seconds,
+            "encode": result.encode_seconds - frames.fetch_seconds - frames.wait_seconds,
+        })
+        record.set_stat("encoder_peak_rss_mb",
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        lifecycle.finish(record, result)
+    except EncodeAbandoned as reason:
+        return {"skipped": str(reason)}
+    except Exception as exc:
+        if lease.held():  # an encoder that lost its lease has no say over the job
+            lifecycle.fail(record, exc)
+        raise
+    finally:
+        lease.release()
+        if record.state() in TERMINAL_STATES:
+            lifecycle.cleanup(record, spec, store)
+    return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder}
+
+
+@shared_task(name=STREAM_TASK, bind=True, max_retries=None)
+def stream_video(self, job_id: str) -> dict:
+    """Encode ``job_id`` while it renders: sent with the job, it waits for each next frame.
+
+    Safe to run again after a crash: a finished job is left alone.
+    """
+    return _encode(self, job_id, streaming=True)
+
+
+@shared_task(name=ENCODE_TASK, bind=True, max_retries=None)
+def encode_video(self, job_id: str) -> dict:
+    """The chord's callback: every frame is rendered. Encode, unless the streaming encoder did.
+
+    Fails the job, naming the missing indices, if any frame is absent; a video
+    with missing or duplicated frames is never written.
+    """
+    return _encode(self, job_id, streaming=False)

@@ -1,0 +1,102 @@
+"""What a worker process keeps between tasks: its settings, its prepared figures, its start-up hooks.
+
+Settings are read from the environment once per process (or given by the
+embedded cluster). Each process keeps a :class:`~celery_animate.render.FigureCache`,
+filled at process start for the animators named in ``CELERY_ANIMATE_PREWARM``
+(and, on the embedded cluster, the job's own animator). :func:`install_hooks`
+connects the Celery signals that do this; :func:`celery_animate.app.create_app`
+calls it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import matplotlib
+from celery.signals import worker_init, worker_process_init
+
+from .config import Settings
+from .connection import job_redis
+from .loading import import_animator_class, pack_attrs
+from .record import JobRecord
+from .render import FigureCache
+from .spec import JobSpec
+from .stores import FrameStore, open_frame_store
+
+logger = logging.getLogger(__name__)
+
+#: Figures set up in this process; survives across tasks, never across processes.
+FIGURES = FigureCache()
+
+#: ``(path, packed attrs)`` of animators to set up at process start, on top of
+#: ``CELERY_ANIMATE_PREWARM``; the embedded cluster fills it before forking.
+PREWARM: list[tuple[str, bytes]] = []
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """This worker's settings: the environment's, unless :func:`configure` set others."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def configure(worker_settings: Settings, prewarm: list[tuple[str, bytes]]) -> None:
+    """Use ``worker_settings`` and pre-warm ``prewarm`` in this worker (for the embedded cluster)."""
+    global _settings
+    _settings = worker_settings
+    PREWARM[:] = prewarm
+
+
+def job_record(job_id: str) -> JobRecord:
+    """The record of ``job_id``; raises ``InvalidArgument`` for an id that is not one."""
+    current = settings()
+    return JobRecord(job_redis(current), job_id, current.job_ttl)
+
+
+@functools.lru_cache(maxsize=8)
+def frame_store(spec: str) -> FrameStore:
+    return open_frame_store(spec, settings())
+
+
+@functools.lru_cache(maxsize=16)
+def job_spec(job_id: str) -> JobSpec:
+    # A job's spec never changes once written, so one read per process is enough.
+    return job_record(job_id).spec()
+
+
+def _warn_about_open_settings(**_: object) -> None:
+    current = settings()
+    if current.embedded:
+        return
+    if not current.allowed_animators:
+        logger.warning(
+            "CELERY_ANIMATE_ALLOWED_ANIMATORS is not set: this worker will import any animator "
+            "class a message names. Set it to your animators' module prefixes in production."
+        )
+
+
+def _prepare_process(**_: object) -> None:
+    """At pool-process start: draw with Agg, and run ``setup()`` once for each animator to pre-warm."""
+    matplotlib.use("Agg")
+    current = settings()
+    targets = list(PREWARM)
+    for path in current.prewarm:
+        try:
+            targets.append((path, pack_attrs(import_animator_class(path, current.allowed_animators)())))
+        except Exception:
+            logger.exception("cannot pre-warm %s: it does not import or instantiate", path)
+    for path, attrs in targets:
+        try:
+            FIGURES.get(path, attrs, current.allowed_animators, pin=True)
+        except Exception:
+            logger.exception("could not pre-warm animator %s; it will be set up on first use", path)
+
+
+def install_hooks() -> None:
+    """Connect the worker start-up hooks (idempotent: Celery dedupes by ``dispatch_uid``)."""
+    worker_init.connect(_warn_about_open_settings, dispatch_uid="celery_animate.warn", weak=False)
+    worker_process_init.connect(_prepare_process, dispatch_uid="celery_animate.prepare", weak=False)

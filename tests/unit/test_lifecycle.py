@@ -1,0 +1,126 @@
+"""Job states, their transitions (the Lua scripts) and cleanup, against fakeredis."""
+
+import json
+
+import pytest
+
+from celery_animate import lifecycle
+from celery_animate.errors import InvalidArgument, JobNotFound
+from celery_animate.ids import new_job_id
+from celery_animate.options import RenderOptions, RenderResult
+from celery_animate.record import JOB_INDEX, JobRecord
+from celery_animate.spec import JobSpec
+from celery_animate.stores import MemoryFrameStore
+
+RESULT = RenderResult("/o.mp4", 4, 64, 48, 10, "libx264", 123, 0.5)
+
+
+def new_job(client, n_frames=4, n_chunks=2, ttl=1000):
+    record = JobRecord(client, new_job_id(), ttl=ttl)
+    spec = JobSpec("m:C", b"\x80", "/o.mp4", n_frames, n_chunks, "redis", RenderOptions(fps=10))
+    for k in range(n_chunks):
+        record.stage_chunk(k, b"\x90", ttl=50)
+    lifecycle.create(record, spec)
+    return record, spec
+
+
+def test_create_writes_a_queued_record_with_expiry_and_index(fake_redis):
+    record, spec = new_job(fake_redis)
+    assert record.progress().state == "queued" and record.progress().total == 4
+    assert 0 < fake_redis.ttl(record.key) <= 1000
+    assert fake_redis.zscore(JOB_INDEX, record.job_id) is not None
+    assert record.spec() == spec
+
+
+def test_happy_path_transitions(fake_redis):
+    record, _ = new_job(fake_redis)
+    assert lifecycle.begin_encoding(record) is False  # only from rendering
+    assert lifecycle.begin_rendering(record) is True
+    assert lifecycle.begin_rendering(record) is False
+    assert lifecycle.report_chunk(record, 0, 2) == "rendering"
+    assert lifecycle.report_chunk(record, 1, 2) == "encoding"  # the last frame is stored
+    assert lifecycle.finish(record, RESULT) is True
+    state, result, _ = record.ending()
+    assert state == "done" and RenderResult(**json.loads(result)) == RESULT
+
+
+def test_terminal_states_are_final(fake_redis):
+    record, _ = new_job(fake_redis)
+    assert lifecycle.fail(record, ValueError("bad")) is True
+    for end in (lambda: lifecycle.finish(record, RESULT), lambda: lifecycle.cancel(record),
+                lambda: lifecycle.fail(record, RuntimeError("again")),
+                lambda: lifecycle.begin_rendering(record)):
+        assert end() is False
+    state, _, error = record.ending()
+    info = json.loads(error)
+    assert state == "failed" and info["type"] == "ValueError" and info["message"] == "bad"
+    assert "ValueError: bad" in info["traceback"]
+
+
+def test_record_lives_job_ttl_from_its_end(fake_redis):
+    record, _ = new_job(fake_redis, ttl=1000)
+    fake_redis.expire(record.key, 5)  # nearly expired while running...
+    lifecycle.cancel(record)
+    assert fake_redis.ttl(record.key) > 900  # ...then counted again from the end
+
+
+def test_chunk_progress_counts_each_chunk_once(fake_redis):
+    record, _ = new_job(fake_redis, n_frames=10)
+    lifecycle.report_chunk(record, 0, 3)
+    lifecycle.report_chunk(record, 0, 2)  # a re-delivered chunk reports less: ignored
+    lifecycle.report_chunk(record, 0, 3)
+    lifecycle.report_chunk(record, 1, 4)
+    assert record.progress().rendered == 7
+
+
+def test_progress_on_a_lost_record_creates_nothing(fake_redis):
+    record, _ = new_job(fake_redis)
+    fake_redis.flushall()
+    assert lifecycle.report_chunk(record, 0, 2) is None
+    assert lifecycle.cancel(record) is False
+    assert fake_redis.keys("*") == []
+    with pytest.raises(JobNotFound):
+        record.progress()
+
+
+def test_cleanup_deletes_frames_and_staged_params_once(fake_redis):
+    record, spec = new_job(fake_redis)
+    store = MemoryFrameStore()
+    for i in range(4):
+        store.put(record.job_id, i, b"frame")
+    lifecycle.fail(record, RuntimeError("x"))
+    assert lifecycle.cleanup(record, spec, store) is True
+    assert len(store) == 0 and not fake_redis.exists(record.chunk_key(0), record.chunk_key(1))
+    store.put(record.job_id, 0, b"late")
+    assert lifecycle.cleanup(record, spec, store) is False  # claimed already
+    lifecycle.discard_frames(store, record.job_id, [0])  # what a late chunk removes itself
+    assert len(store) == 0
+
+
+def test_cancel_is_refused_once_publishing(fake_redis):
+    record, _ = new_job(fake_redis)
+    fake_redis.set(f"{record.key}:lease", "1:tok")
+    assert lifecycle.commit_publish(record, f"{record.key}:lease", "2:other") is False
+    assert lifecycle.commit_publish(record, f"{record.key}:lease", "1:tok") is True
+    assert lifecycle.cancel(record) is False
+    assert lifecycle.finish(record, RESULT) is True
+
+
+def test_commit_refused_after_cancel(fake_redis):
+    record, _ = new_job(fake_redis)
+    fake_redis.set(f"{record.key}:lease", "1:tok")
+    assert lifecycle.cancel(record) is True
+    assert lifecycle.commit_publish(record, f"{record.key}:lease", "1:tok") is False
+
+
+def test_abandoned_submission_leaves_nothing_staged(fake_redis):
+    record = JobRecord(fake_redis, new_job_id())
+    record.stage_chunk(0, b"x", ttl=50)
+    lifecycle.abandon_submission(record, 1, RuntimeError("broker down"))
+    assert fake_redis.keys("*") == []
+
+
+@pytest.mark.parametrize("bad", ["../victim", "0" * 31, "A" * 32, "g" * 32, 7, None, "0" * 32 + "\n"])
+def test_job_ids_are_checked(fake_redis, bad):
+    with pytest.raises(InvalidArgument, match="is not a job id"):
+        JobRecord(fake_redis, bad)
