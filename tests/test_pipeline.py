@@ -5,6 +5,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,18 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.mark.parametrize("store", ["redis", "file"])
-def test_make_video_on_cluster_with_both_frame_stores(use_cluster, monkeypatch, tmp_path, store,
+def test_make_video_on_cluster_with_both_frame_stores(use_cluster, extra_workers, tmp_path, store,
                                                        redis_client):
     scratch = tmp_path / "scratch"
-    if store == "file":
-        monkeypatch.setenv("CELERY_ANIMATE_FRAME_STORE", f"file://{scratch}")
+    settings = use_cluster.settings
+    if store == "file":  # the workers' own setting decides where frames go
+        env = {"CELERY_ANIMATE_FRAME_STORE": f"file://{scratch}"}
+        extra_workers("render-file", "render-file", concurrency=2, **env)
+        extra_workers("gpu-file", "encode-file", **env)
+        settings = replace(settings, render_queue="render-file", encode_queue="gpu-file")
     params = bar_params(30)
     result = BarCode().make_video(tmp_path / "out.mp4", params, fps=15, num_workers=2,
-                                  video_quality=10, disable_progress_bar=True)
+                                  video_quality=10, disable_progress_bar=True, settings=settings)
     assert (result.n_frames, result.width, result.height) == (30, 256, 128)
     assert result.encoder == "libx264" and result.size_bytes == (tmp_path / "out.mp4").stat().st_size
     assert_video(tmp_path / "out.mp4", serial_frames(BarCode(), params))

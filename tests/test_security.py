@@ -62,7 +62,7 @@ def test_animator_outside_the_allowlist_is_refused_before_import(cluster, tmp_pa
     record = JobRecord(job_redis(settings), uuid.uuid4().hex)
     record.stage_chunk(0, b"\x91\x92\x00\x80", ttl=60)  # [(0, {})] in msgpack
     spec = JobSpec("evil_module:Evil", pack_attrs(BarCode()), str(tmp_path / "evil.mp4"), 1, 1,
-                   "redis", RenderOptions(fps=1))
+                   RenderOptions(fps=1))
     lifecycle.create(record, spec)
     send_chord(app_for(settings), settings, record.job_id, 1)
     with pytest.raises(RenderFailed) as info:

@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None) -> Celery:
         # otherwise cuts off after 4 s.
         worker_proc_alive_timeout=300,
         broker_connection_retry_on_startup=True,
+        # Remote control lets anyone on the broker shut workers down; operators may turn it off
+        # (Flower's worker views, `celery inspect` and doctor's worker check then see nothing).
+        worker_enable_remote_control=settings.remote_control,
         imports=("celery_animate.tasks.render", "celery_animate.tasks.encode",
                  "celery_animate.tasks.periodic", "celery_animate.tasks.probe"),
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from .errors import ConfigurationError
+
 #: Frame-store setting meaning "the Redis that holds job state".
 REDIS_FRAME_STORE = "redis"
 
@@ -44,6 +46,12 @@ class Settings:
     output_root: str | None = None
     #: Module whose ``beat_schedule`` dict Celery beat runs (e.g. ``config.beat_schedule``).
     beat_schedule: str | None = None
+    #: Largest frame, in pixels (width x height after padding), a worker renders or encodes.
+    max_frame_pixels: int = 7680 * 4320
+    #: Seconds a Redis command may take before it fails (connecting, reading, writing).
+    redis_timeout: int = 30
+    #: Whether workers answer Celery's remote control (inspect, ping, shutdown, ...).
+    remote_control: bool = True
     #: True for the settings of an embedded cluster, whose workers are forked from this process.
     embedded: bool = False
 
@@ -64,6 +72,9 @@ class Settings:
             allowed_animators=_csv(env.get("CELERY_ANIMATE_ALLOWED_ANIMATORS", "")),
             output_root=env.get("CELERY_ANIMATE_OUTPUT_ROOT") or None,
             beat_schedule=env.get("CELERY_ANIMATE_BEAT_SCHEDULE") or None,
+            max_frame_pixels=_int(env, "CELERY_ANIMATE_MAX_FRAME_PIXELS", 7680 * 4320),
+            redis_timeout=_int(env, "CELERY_ANIMATE_REDIS_TIMEOUT", 30),
+            remote_control=_bool(env, "CELERY_ANIMATE_REMOTE_CONTROL", True),
         )
 
     @property
@@ -85,6 +96,20 @@ def _int(env, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+        value = -1
+    if value < 1:
+        raise ConfigurationError(f"{name} must be a positive whole number, got {raw!r}")
+    return value
+
+
+def _bool(env, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")

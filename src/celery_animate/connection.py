@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import redis
 
 from .config import Settings
 from .errors import ConfigurationError
 
-_clients: dict[str, redis.Redis] = {}
-
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
+#: Clients kept per process; URLs come from settings, so a few cover every use.
+MAX_CLIENTS = 8
 
-def redis_client(url: str) -> redis.Redis:
-    """A client for ``url``, reused within this process (redis-py reconnects after a fork)."""
-    client = _clients.get(url)
+_clients: OrderedDict[tuple[str, float], redis.Redis] = OrderedDict()
+
+
+def redis_client(url: str, timeout: float = 30) -> redis.Redis:
+    """A client for ``url``, reused within this process (redis-py reconnects after a fork).
+
+    Connecting, and every command, fails after ``timeout`` seconds rather
+    than hanging on a Redis that stopped answering.
+    """
+    key = (url, timeout)
+    client = _clients.get(key)
     if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, health_check_interval=30)
+        client = _clients[key] = redis.Redis.from_url(
+            url, health_check_interval=30, socket_timeout=timeout, socket_connect_timeout=timeout)
+        while len(_clients) > MAX_CLIENTS:
+            _clients.popitem(last=False)[1].close()
+    _clients.move_to_end(key)
     return client
 
 
@@ -36,4 +50,4 @@ def job_redis(settings: Settings) -> redis.Redis:
             f"CELERY_RESULT_BACKEND is {url!r}, but celery-animate keeps job state and progress "
             "in Redis: set it to a redis:// or rediss:// URL"
         )
-    return redis_client(url)
+    return redis_client(url, settings.redis_timeout)

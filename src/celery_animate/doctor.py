@@ -32,7 +32,7 @@ def _backend(settings: Settings, app) -> str:
 
 
 def _frame_store(settings: Settings, app) -> str:
-    store = open_frame_store(settings.frame_store, settings)
+    store = open_frame_store(settings)
     probe = new_job_id()
     try:
         store.put(probe, 0, b"probe")

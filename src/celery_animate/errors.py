@@ -19,7 +19,7 @@ class ConfigurationError(CeleryAnimateError):
 
 
 class InvalidArgument(CeleryAnimateError, ValueError):
-    """An argument or a value in a job has the wrong type or range; the message names it."""
+    """An argument, or a value in a job, has the wrong type, shape or range; the message names it."""
 
 
 class UnpackableError(CeleryAnimateError, TypeError):
@@ -49,6 +49,14 @@ class AnimatorNotAllowed(CeleryAnimateError, PermissionError):
 
 class OutputPathRefused(CeleryAnimateError, PermissionError):
     """An output path leaves ``CELERY_ANIMATE_OUTPUT_ROOT`` or cannot be written."""
+
+
+class FrameTooLarge(CeleryAnimateError, ValueError):
+    """A frame has more pixels than ``CELERY_ANIMATE_MAX_FRAME_PIXELS`` allows."""
+
+
+class InvalidFrame(CeleryAnimateError, ValueError):
+    """A stored frame cannot be read back: corrupt, or not what its header says."""
 
 
 class FramesMissing(CeleryAnimateError, LookupError):

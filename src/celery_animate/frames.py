@@ -8,12 +8,18 @@ reaches the video unchanged.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import msgpack
 import numpy as np
 import zstandard
 from matplotlib.figure import Figure
+
+from .errors import FrameTooLarge, InvalidArgument, InvalidFrame
+
+#: Highest dpi a job may ask for; frames are also bounded in pixels by each worker's setting.
+MAX_DPI = 1200
 
 #: imageio's ffmpeg writer rescales frames whose sides are not multiples of this.
 MACRO_BLOCK = 16
@@ -28,6 +34,15 @@ _decompressor = zstandard.ZstdDecompressor()
 def padded_shape(height: int, width: int) -> tuple[int, int]:
     """The frame size the video will have: each side rounded up to a multiple of 16."""
     return -(-height // MACRO_BLOCK) * MACRO_BLOCK, -(-width // MACRO_BLOCK) * MACRO_BLOCK
+
+
+def check_dpi(savefig_params: dict[str, Any]) -> None:
+    """Raise ``InvalidArgument`` unless ``savefig_params["dpi"]`` is absent, ``"figure"`` or 1..MAX_DPI."""
+    dpi = savefig_params.get("dpi")
+    if dpi is None or dpi == "figure":
+        return
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not 0 < dpi <= MAX_DPI:
+        raise InvalidArgument(f"savefig_params['dpi'] must be a number from 1 to {MAX_DPI}, got {dpi!r}")
 
 
 def apply_savefig_params(fig: Figure, savefig_params: dict[str, Any] | None) -> None:
@@ -59,10 +74,47 @@ def pack_frame(frame: np.ndarray) -> bytes:
     return msgpack.packb([height, width, _CODEC, _compressor.compress(frame.data)])
 
 
-def unpack_frame(payload: bytes) -> np.ndarray:
-    """Inverse of :func:`pack_frame`; raises ``ValueError`` for a payload it cannot read."""
-    height, width, codec, data = msgpack.unpackb(payload)
+def check_frame_size(width: int, height: int, max_pixels: int, where: str) -> None:
+    """Raise :class:`FrameTooLarge` if a ``width`` x ``height`` frame exceeds ``max_pixels``."""
+    if width * height > max_pixels:
+        raise FrameTooLarge(
+            f"{where} is {width}x{height} pixels, more than this worker's limit of {max_pixels} "
+            "(CELERY_ANIMATE_MAX_FRAME_PIXELS): make the figure or its dpi smaller"
+        )
+
+
+def unpack_frame(payload: bytes, max_pixels: int = 7680 * 4320) -> np.ndarray:
+    """Inverse of :func:`pack_frame`.
+
+    The payload may come from anyone who can write to the frame store, so its
+    stated size is checked against ``max_pixels`` and against the size the
+    compressed data declares before anything is allocated. Raises
+    :class:`InvalidFrame` for a payload it cannot read.
+    """
+    try:
+        height, width, codec, data = msgpack.unpackb(payload, max_bin_len=len(payload),
+                                                      max_array_len=4, max_map_len=0,
+                                                      max_str_len=16)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise InvalidFrame(f"a stored frame cannot be read: {exc}") from None
     if codec != _CODEC:
-        raise ValueError(f"frame compressed with {codec!r}; this celery-animate reads {_CODEC!r}")
-    raw = _decompressor.decompress(data, max_output_size=height * width * 3)
+        raise InvalidFrame(f"frame compressed with {codec!r}; this celery-animate reads {_CODEC!r}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (height, width)) \
+            or not isinstance(data, bytes):
+        raise InvalidFrame("a stored frame has no valid size")
+    check_frame_size(width, height, max_pixels, "a stored frame")
+    expected = height * width * 3
+    try:
+        declared = zstandard.frame_content_size(data)
+    except zstandard.ZstdError as exc:
+        raise InvalidFrame(f"a stored frame's data is not zstd: {exc}") from None
+    if declared != expected:
+        raise InvalidFrame(f"a stored {width}x{height} frame declares {declared} bytes of pixels, "
+                           f"not {expected}")
+    try:
+        raw = _decompressor.decompress(data, max_output_size=expected)
+    except zstandard.ZstdError as exc:
+        raise InvalidFrame(f"a stored frame's data is corrupt: {exc}") from None
+    if len(raw) != expected:
+        raise InvalidFrame(f"a stored frame holds {len(raw)} bytes of pixels, not {expected}")
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import wire
 from .errors import InvalidArgument
+from .ffmpeg_args import check_extra_ffmpeg_params
+from .frames import check_dpi
 from .states import TERMINAL_STATES
 
 VIDEO_MODES = ("auto", "gpu", "cpu")
+_PRESET = re.compile(r"[a-z0-9]{1,16}")
 
 
 def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
@@ -61,13 +65,12 @@ class RenderOptions:
                     f"video_quality must be an int from 0 (best) to 51 (worst), or None, got {quality!r}"
                 )
             self.video_quality = int(quality)
-        if self.video_preset is not None and not isinstance(self.video_preset, str):
-            raise InvalidArgument(f"video_preset must be a str or None, got {self.video_preset!r}")
-        extra = self.video_extra_ffmpeg_params
-        if extra is not None:
-            if not (isinstance(extra, (list, tuple)) and all(isinstance(a, str) for a in extra)):
-                raise InvalidArgument(f"video_extra_ffmpeg_params must be a list of str, got {extra!r}")
-            self.video_extra_ffmpeg_params = list(extra)
+        if self.video_preset is not None and (
+                not isinstance(self.video_preset, str) or not _PRESET.fullmatch(self.video_preset)):
+            raise InvalidArgument(f"video_preset must be an encoder preset name or None, "
+                                  f"got {self.video_preset!r}")
+        if self.video_extra_ffmpeg_params is not None:
+            self.video_extra_ffmpeg_params = check_extra_ffmpeg_params(self.video_extra_ffmpeg_params)
         for name in ("plotting_log_interval", "saving_log_interval"):
             value = getattr(self, name)
             if value is not None:
@@ -76,6 +79,7 @@ class RenderOptions:
             raise InvalidArgument(f"savefig_params must be a dict, got {self.savefig_params!r}")
         self.savefig_params = dict(self.savefig_params or {})
         wire.check_packable(self.savefig_params, "savefig_params")
+        check_dpi(self.savefig_params)
 
 
 @dataclass(frozen=True)

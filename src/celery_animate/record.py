@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from . import wire
-from .errors import JobNotFound
+from .errors import InvalidArgument, JobNotFound
 from .ids import check_job_id
 from .options import Progress
 from .spec import JobSpec
@@ -45,11 +45,22 @@ class JobRecord:
     def stage_chunk(self, chunk_no: int, frames: bytes, ttl: int) -> None:
         self.client.set(self.chunk_key(chunk_no), frames, ex=ttl)
 
-    def load_chunk(self, chunk_no: int) -> list[tuple[int, Any]]:
+    def load_chunk(self, chunk_no: int, n_frames: int) -> list[tuple[int, Any]]:
+        """The ``(frame_idx, params)`` pairs staged for a chunk, each index in ``0 .. n_frames-1``.
+
+        Raises ``LookupError`` when they expired and :class:`InvalidArgument`
+        when what is stored is not such a list.
+        """
         data = self.client.get(self.chunk_key(chunk_no))
         if data is None:
             raise LookupError(f"params of chunk {chunk_no} of job {self.job_id} have expired")
-        return wire.unpackb(data)
+        pairs = wire.unpackb(data)
+        if not isinstance(pairs, list) or not all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2 and type(pair[0]) is int
+                and 0 <= pair[0] < n_frames for pair in pairs):
+            raise InvalidArgument(f"the staged params of chunk {chunk_no} are not (frame index, "
+                                  f"params) pairs with indices below {n_frames}")
+        return [(index, params) for index, params in pairs]
 
     # -- reading --------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -114,12 +125,6 @@ class JobRecord:
 
     def set_stat(self, name: str, value: float) -> None:
         self.client.hset(self.key, f"stat:{name}", value)
-
-    def encoder_lock(self, ttl: float = 10.0):
-        """The lock an encoder holds while it writes this job's video (expires ``ttl`` s after
-        its last extension, so a crashed encoder blocks a retry only briefly)."""
-        return self.client.lock(f"{self.key}:encoder", timeout=ttl, blocking=False,
-                                thread_local=False)
 
 
 def recent_job_ids(client: redis.Redis, limit: int = 20) -> list[str]:

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from .base import AnimatorBase
 from .errors import FigureSizeChanged
-from .frames import apply_savefig_params, grab_rgb
+from .frames import apply_savefig_params, check_frame_size, grab_rgb
 from .loading import load_animator
 
 logger = logging.getLogger(__name__)
@@ -135,17 +135,22 @@ def render_frames(
     savefig_params: dict[str, Any] | None = None,
     reuse_figure_object: bool = True,
     log_interval: int | None = None,
+    max_pixels: int = 7680 * 4320,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_idx, rgb)`` for each ``(frame_idx, params)``.
 
     The user's ``update()`` runs on the prepared figure; with
     ``reuse_figure_object=False`` a fresh figure is set up for every frame.
-    Raises whatever ``update()`` raises, and :class:`FigureSizeChanged`.
+    Raises whatever ``update()`` raises, :class:`FigureSizeChanged`, and
+    :class:`FrameTooLarge` before drawing a frame of more than ``max_pixels``.
     """
     for count, (frame_idx, params) in enumerate(frames, start=1):
         current = prepared if reuse_figure_object else PreparedFigure.prepare(prepared.animator)
         apply_savefig_params(current.figure, savefig_params)
         current.animator.update(frame_idx, params)
+        # The canvas allocates its buffer when drawn: refuse a huge figure before that.
+        width, height = current.figure.canvas.get_width_height(physical=True)
+        check_frame_size(width, height, max_pixels, f"frame {frame_idx}")
         current.draw()
         rgb = grab_rgb(current.figure, draw=False)
         if not reuse_figure_object:

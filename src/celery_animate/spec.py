@@ -1,11 +1,23 @@
-"""The job spec: everything a worker needs to render and encode a job, as it crosses the wire."""
+"""The job spec: everything a worker needs to render and encode a job, as it crosses the wire.
+
+It names what to render and how to encode it, never where workers keep
+frames or how they reach anything: those come from each worker's own
+settings. A spec read back from Redis is checked field by field, since
+whoever can write to that Redis can write a spec.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from . import wire
-from .options import RenderOptions
+from .errors import InvalidArgument
+from .options import RenderOptions, as_int
+
+#: Longest animator path and output path a spec may carry, in characters.
+MAX_PATH_CHARS = 4096
 
 
 @dataclass
@@ -17,7 +29,6 @@ class JobSpec:
     output: str
     n_frames: int
     n_chunks: int
-    frame_store: str
     options: RenderOptions
 
     def pack(self) -> bytes:
@@ -25,6 +36,30 @@ class JobSpec:
 
     @classmethod
     def unpack(cls, data: bytes) -> JobSpec:
+        """Read a packed spec; raises :class:`InvalidArgument` naming what is wrong with it."""
         fields = wire.unpackb(data)
-        fields["options"] = RenderOptions(**fields["options"])
-        return cls(**fields)
+        if not isinstance(fields, dict):
+            raise InvalidArgument("the job spec is not a map")
+        return cls.from_fields(fields)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> JobSpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(fields) != names:
+            unknown, missing = sorted(set(fields) - names), sorted(names - set(fields))
+            raise InvalidArgument(f"the job spec has unknown fields {unknown} or lacks {missing}")
+        for name in ("animator_path", "output"):
+            if not isinstance(fields[name], str) or not 0 < len(fields[name]) <= MAX_PATH_CHARS:
+                raise InvalidArgument(f"the job spec's {name} must be a non-empty str")
+        if not isinstance(fields["animator_attrs"], bytes):
+            raise InvalidArgument("the job spec's animator_attrs must be bytes")
+        n_frames = as_int(fields["n_frames"], "n_frames", minimum=1)
+        n_chunks = as_int(fields["n_chunks"], "n_chunks", minimum=1)
+        if n_chunks > n_frames:
+            raise InvalidArgument(f"the job spec has {n_chunks} chunks for {n_frames} frames")
+        options = fields["options"]
+        option_names = {f.name for f in dataclasses.fields(RenderOptions)}
+        if not isinstance(options, dict) or not set(options) <= option_names:
+            raise InvalidArgument("the job spec's options are not RenderOptions")
+        return cls(fields["animator_path"], fields["animator_attrs"], fields["output"], n_frames,
+                   n_chunks, RenderOptions(**options))

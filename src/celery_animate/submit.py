@@ -82,7 +82,7 @@ def submit_job(
             record.stage_chunk(n_chunks, _pack_chunk(chunk), settings.frame_ttl)
             n_chunks += 1
         total = tracker.finish(n_frames)
-        spec = JobSpec(path, attrs, output, total, n_chunks, settings.frame_store, options)
+        spec = JobSpec(path, attrs, output, total, n_chunks, options)
         lifecycle.create(record, spec)
         send_chord(app_for(settings), settings, job_id, n_chunks)
     except BaseException as exc:

@@ -34,6 +34,7 @@ FIGURES = FigureCache()
 PREWARM: list[tuple[str, bytes]] = []
 
 _settings: Settings | None = None
+_store: FrameStore | None = None
 
 
 def settings() -> Settings:
@@ -46,8 +47,8 @@ def settings() -> Settings:
 
 def configure(worker_settings: Settings, prewarm: list[tuple[str, bytes]]) -> None:
     """Use ``worker_settings`` and pre-warm ``prewarm`` in this worker (for the embedded cluster)."""
-    global _settings
-    _settings = worker_settings
+    global _settings, _store
+    _settings, _store = worker_settings, None
     PREWARM[:] = prewarm
 
 
@@ -57,9 +58,12 @@ def job_record(job_id: str) -> JobRecord:
     return JobRecord(job_redis(current), job_id, current.job_ttl)
 
 
-@functools.lru_cache(maxsize=8)
-def frame_store(spec: str) -> FrameStore:
-    return open_frame_store(spec, settings())
+def frame_store() -> FrameStore:
+    """The frame store this worker's own settings name (``CELERY_ANIMATE_FRAME_STORE``)."""
+    global _store
+    if _store is None:
+        _store = open_frame_store(settings())
+    return _store
 
 
 @functools.lru_cache(maxsize=16)
@@ -76,6 +80,11 @@ def _warn_about_open_settings(**_: object) -> None:
         logger.warning(
             "CELERY_ANIMATE_ALLOWED_ANIMATORS is not set: this worker will import any animator "
             "class a message names. Set it to your animators' module prefixes in production."
+        )
+    if not current.output_root:
+        logger.warning(
+            "CELERY_ANIMATE_OUTPUT_ROOT is not set: clients can have this worker write videos "
+            "anywhere it can write. Set it to the directory videos belong in."
         )
 
 

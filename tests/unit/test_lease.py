@@ -16,7 +16,7 @@ from celery_animate.spec import JobSpec
 @pytest.fixture
 def record(fake_redis):
     record = JobRecord(fake_redis, new_job_id())
-    lifecycle.create(record, JobSpec("m:C", b"\x80", "/o.mp4", 4, 2, "redis", RenderOptions(fps=1)))
+    lifecycle.create(record, JobSpec("m:C", b"\x80", "/o.mp4", 4, 2, RenderOptions(fps=1)))
     return record
 
 

@@ -17,7 +17,7 @@ RESULT = RenderResult("/o.mp4", 4, 64, 48, 10, "libx264", 123, 0.5)
 
 def new_job(client, n_frames=4, n_chunks=2, ttl=1000):
     record = JobRecord(client, new_job_id(), ttl=ttl)
-    spec = JobSpec("m:C", b"\x80", "/o.mp4", n_frames, n_chunks, "redis", RenderOptions(fps=10))
+    spec = JobSpec("m:C", b"\x80", "/o.mp4", n_frames, n_chunks, RenderOptions(fps=10))
     for k in range(n_chunks):
         record.stage_chunk(k, b"\x90", ttl=50)
     lifecycle.create(record, spec)

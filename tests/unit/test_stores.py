@@ -2,6 +2,7 @@
 
 import os
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -89,9 +90,10 @@ def test_directory_store_refuses_ids_that_are_not_job_ids(tmp_path, bad):
 
 def test_open_frame_store():
     settings = Settings(broker_url="redis://h/0", result_backend="redis://h/0")
-    assert isinstance(open_frame_store("redis", settings), RedisFrameStore)
-    assert isinstance(open_frame_store("file:///tmp/scratch", settings), DirectoryFrameStore)
+    assert isinstance(open_frame_store(settings), RedisFrameStore)
+    assert isinstance(open_frame_store(replace(settings, frame_store="file:///tmp/scratch")),
+                      DirectoryFrameStore)
     with pytest.raises(ConfigurationError, match="unknown frame store"):
-        open_frame_store("s3://bucket", settings)
+        open_frame_store(replace(settings, frame_store="s3://bucket"))
     with pytest.raises(ConfigurationError, match="file:///absolute/path"):
-        open_frame_store("file://host/dir", settings)
+        open_frame_store(replace(settings, frame_store="file://host/dir"))

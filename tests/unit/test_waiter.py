@@ -26,7 +26,7 @@ class Clock:
 @pytest.fixture
 def job(fake_redis):
     record = JobRecord(fake_redis, new_job_id())
-    lifecycle.create(record, JobSpec("m:C", b"\x80", "/o.mp4", 4, 2, "redis", RenderOptions(fps=1)))
+    lifecycle.create(record, JobSpec("m:C", b"\x80", "/o.mp4", 4, 2, RenderOptions(fps=1)))
     return record
 
 

@@ -22,12 +22,14 @@ class StoredFrames:
     """
 
     def __init__(self, store: FrameStore, job_id: str, n_frames: int,
-                 wait: Callable[[int], None] | None = None, batch: int = 16):
+                 wait: Callable[[int], None] | None = None, batch: int = 16,
+                 max_pixels: int = 7680 * 4320):
         self.store = store
         self.job_id = job_id
         self.n_frames = n_frames
         self.wait = wait
         self.batch = batch
+        self.max_pixels = max_pixels
         #: Seconds spent reading and unpacking frames, and waiting for frames not yet rendered.
         self.fetch_seconds = 0.0
         self.wait_seconds = 0.0
@@ -43,7 +45,7 @@ class StoredFrames:
             for payload in self.store.get_many(self.job_id, wanted):
                 if payload is None:
                     break
-                frame = unpack_frame(payload)
+                frame = unpack_frame(payload, self.max_pixels)
                 self.fetch_seconds += time.perf_counter() - clock
                 yield frame
                 clock = time.perf_counter()

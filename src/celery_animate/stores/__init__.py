@@ -21,20 +21,23 @@ __all__ = ["DirectoryFrameStore", "FrameStore", "MemoryFrameStore", "RedisFrameS
            "open_frame_store"]
 
 
-def open_frame_store(spec: str, settings: Settings) -> FrameStore:
-    """The store named by ``spec``: ``"redis"``, a ``redis://``/``rediss://`` URL, or ``file:///dir``.
+def open_frame_store(settings: Settings) -> FrameStore:
+    """The store ``settings.frame_store`` names: ``"redis"``, a ``redis://`` URL, or ``file:///dir``.
 
-    Frames expire after ``settings.frame_ttl`` seconds. Raises
-    :class:`ConfigurationError` for anything else.
+    Only ever called with a process's own settings: a job never chooses where
+    workers keep frames. Frames expire after ``settings.frame_ttl`` seconds.
+    Raises :class:`ConfigurationError` for anything else.
     """
+    spec = settings.frame_store
     if spec == REDIS_FRAME_STORE:
         if not settings.result_backend:
             raise ConfigurationError(
                 "the 'redis' frame store needs CELERY_RESULT_BACKEND or CELERY_BROKER_URL")
-        return RedisFrameStore(redis_client(settings.result_backend), settings.frame_ttl)
+        return RedisFrameStore(redis_client(settings.result_backend, settings.redis_timeout),
+                               settings.frame_ttl)
     parsed = urlparse(spec)
     if parsed.scheme in ("redis", "rediss", "unix"):
-        return RedisFrameStore(redis_client(spec), settings.frame_ttl)
+        return RedisFrameStore(redis_client(spec, settings.redis_timeout), settings.frame_ttl)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise ConfigurationError(f"frame store {spec!r}: file URLs must be file:///absolute/path")

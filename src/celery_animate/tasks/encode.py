@@ -38,8 +38,12 @@ def _encode(task, job_id: str, streaming: bool) -> dict:
     state = record.state()
     if state is None:
         return {"skipped": "unknown job"}
-    spec = worker_state.job_spec(job_id)
-    store = worker_state.frame_store(spec.frame_store)
+    try:
+        spec = worker_state.job_spec(job_id)
+    except Exception as exc:  # a spec this worker cannot accept: the job cannot be encoded
+        lifecycle.fail(record, exc)
+        raise
+    store = worker_state.frame_store()
     if state in TERMINAL_STATES:
         lifecycle.cleanup(record, spec, store)
         return {"skipped": state}
@@ -54,7 +58,8 @@ def _encode(task, job_id: str, streaming: bool) -> dict:
         record.reset_encoded()
         waiter = FrameWaiter(record, store, spec.n_frames, lease.check,
                              stall_after=STALL_SECONDS if streaming else None)
-        frames = StoredFrames(store, job_id, spec.n_frames, wait=waiter)
+        frames = StoredFrames(store, job_id, spec.n_frames, wait=waiter,
+                              max_pixels=worker_state.settings().max_frame_pixels)
         result = encode_frames(frames, output, spec.options, record.add_encoded, job_id,
                                lease.generation, before_publish=lease.commit)
         record.add_seconds({

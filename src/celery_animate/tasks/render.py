@@ -8,6 +8,7 @@ from celery import shared_task
 
 from .. import lifecycle, worker_state
 from ..app import CLEANUP_TASK, RENDER_TASK
+from ..errors import InvalidArgument
 from ..frames import pack_frame
 from ..render import render_frames
 from ..states import CANCELLED, FAILED
@@ -31,20 +32,23 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
         return {"chunk": chunk_no, "frames": 0, "skipped": state or "unknown job"}
     try:
         spec = worker_state.job_spec(job_id)
+        if type(chunk_no) is not int or not 0 <= chunk_no < spec.n_chunks:
+            raise InvalidArgument(f"chunk {chunk_no!r} does not exist: the job has {spec.n_chunks}")
         lifecycle.begin_rendering(record)
         record.mark_started()
-        store = worker_state.frame_store(spec.frame_store)
-        frames = record.load_chunk(chunk_no)
+        store = worker_state.frame_store()
+        frames = record.load_chunk(chunk_no, spec.n_frames)
+        settings = worker_state.settings()
         clock = time.perf_counter()
         prepared = worker_state.FIGURES.get(spec.animator_path, spec.animator_attrs,
-                                            worker_state.settings().allowed_animators)
+                                            settings.allowed_animators)
         seconds = {"setup": time.perf_counter() - clock, "render": 0.0, "store_put": 0.0}
         options = spec.options
         written: list[int] = []
         clock = reported = time.perf_counter()
         for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
                                             options.reuse_figure_object,
-                                            options.plotting_log_interval):
+                                            options.plotting_log_interval, settings.max_frame_pixels):
             stored = time.perf_counter()
             seconds["render"] += stored - clock
             store.put(job_id, frame_idx, pack_frame(rgb))
@@ -73,5 +77,8 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
 def cleanup_job(job_id: str) -> None:
     """Delete a failed job's frames and staged params (the chord's error callback)."""
     record = worker_state.job_record(job_id)
-    spec = worker_state.job_spec(job_id)
-    lifecycle.cleanup(record, spec, worker_state.frame_store(spec.frame_store))
+    try:
+        spec = worker_state.job_spec(job_id)
+    except InvalidArgument:  # its spec was refused: the job failed before it staged any frame
+        return
+    lifecycle.cleanup(record, spec, worker_state.frame_store())

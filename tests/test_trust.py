@@ -1,0 +1,227 @@
+"""Attacks from the broker and from job records, against real Redis and real prefork workers.
+
+Each test does what a stranger who can write to the broker (or to the Redis
+behind it) could do, checks the victim file or directory is untouched, that
+the client refuses first where it can, that the job otherwise fails saying
+what was refused, and that the workers go on serving the next job.
+"""
+
+import os
+import time
+from dataclasses import asdict, replace
+
+import msgpack
+import pytest
+import zstandard
+from animators import BarCode, bar_params
+from helpers import assert_video, serial_frames, wait_until
+from workers import start_worker, stop
+
+from celery_animate import InvalidArgument, OutputPathRefused, RenderFailed, RenderJob, lifecycle, wire
+from celery_animate.app import CLEANUP_TASK, ENCODE_TASK, PERIODIC_TASK, RENDER_TASK, STREAM_TASK, app_for
+from celery_animate.connection import job_redis
+from celery_animate.ids import new_job_id
+from celery_animate.loading import pack_attrs
+from celery_animate.options import RenderOptions
+from celery_animate.record import JobRecord
+from celery_animate.spec import JobSpec
+from celery_animate.stores import RedisFrameStore
+from celery_animate.submit import send_chord
+
+pytestmark = pytest.mark.cluster
+
+
+def craft_job(settings, output, n_frames=4, options=None, chunk=None, spec_changes=None, send=True):
+    """A job written straight into Redis, as a stranger would, bypassing every client check."""
+    record = JobRecord(job_redis(settings), new_job_id())
+    params = bar_params(n_frames)
+    record.stage_chunk(0, chunk if chunk is not None else wire.packb(list(enumerate(params))), ttl=60)
+    spec = JobSpec("animators:BarCode", pack_attrs(BarCode()), str(output), n_frames, 1,
+                   RenderOptions(fps=n_frames))
+    lifecycle.create(record, spec)
+    fields = asdict(spec)
+    fields["options"].update(options or {})
+    fields.update(spec_changes or {})
+    record.client.hset(record.key, "spec", wire.packb(fields))
+    if send:
+        send_chord(app_for(settings), settings, record.job_id, 1)
+    return RenderJob(record.job_id, settings)
+
+
+def serves_next_job(settings, tmp_path, name="next.mp4"):
+    """The workers behind ``settings`` still render and encode a normal job correctly."""
+    params = bar_params(4)
+    job = BarCode().submit(tmp_path / name, params, fps=4, video_quality=10, settings=settings)
+    job.wait(timeout=60)
+    assert_video(tmp_path / name, serial_frames(BarCode(), params))
+
+
+def failure(job, timeout=60) -> RenderFailed:
+    with pytest.raises(RenderFailed) as info:
+        job.wait(timeout=timeout)
+    return info.value
+
+
+def test_ffmpeg_arguments_cannot_write_or_read_elsewhere(use_cluster, tmp_path, redis_client):
+    elsewhere = tmp_path / "elsewhere.mp4"
+    injected = ["-map", "0:v", "-f", "mp4", str(elsewhere), "-map", "0:v"]
+    before = set(redis_client.keys("celery_animate:job:*"))
+    with pytest.raises(InvalidArgument, match="'-map' is not allowed"):
+        BarCode().submit(tmp_path / "x.mp4", bar_params(4), fps=4, video_extra_ffmpeg_params=injected)
+    assert set(redis_client.keys("celery_animate:job:*")) == before  # refused before enqueueing
+    for args, refused in [(injected, "'-map' is not allowed"),
+                          (["-vf", "drawtext=textfile=/etc/passwd"], "filter 'drawtext' is not allowed"),
+                          (["-i", "/etc/passwd"], "'-i' is not allowed")]:
+        job = craft_job(use_cluster.settings, tmp_path / "crafted.mp4",
+                        options={"video_extra_ffmpeg_params": args})
+        error = failure(job)
+        assert refused in error.exc_message, error
+    wait_until(lambda: not list(tmp_path.glob(".crafted*")), message="no temporary file left")
+    assert not elsewhere.exists() and not (tmp_path / "crafted.mp4").exists()
+    serves_next_job(use_cluster.settings, tmp_path)
+
+
+def test_jobs_cannot_choose_where_workers_keep_frames(use_cluster, tmp_path, monkeypatch):
+    victim_root = tmp_path / "victim-root"
+    old = victim_root / "projects-2019"
+    old.mkdir(parents=True)
+    (old / "thesis.tex").write_text("years of work")
+    past = time.time() - 10 * 24 * 3600
+    os.utime(old, (past, past))
+    # A client whose environment names a frame store: the workers ignore it.
+    monkeypatch.setenv("CELERY_ANIMATE_FRAME_STORE", f"file://{victim_root}")
+    params = bar_params(6)
+    BarCode().make_video(tmp_path / "a.mp4", params, fps=6, num_workers=2, video_quality=10,
+                         disable_progress_bar=True)
+    assert_video(tmp_path / "a.mp4", serial_frames(BarCode(), params))
+    # A crafted spec that names one is refused outright.
+    error = failure(craft_job(use_cluster.settings, tmp_path / "b.mp4",
+                              spec_changes={"frame_store": f"file://{victim_root}"}))
+    assert "unknown fields ['frame_store']" in error.exc_message
+    assert sorted(p.name for p in victim_root.iterdir()) == ["projects-2019"]
+    assert (old / "thesis.tex").read_text() == "years of work"
+
+
+def test_job_ids_that_are_paths_touch_nothing(use_cluster, extra_workers, tmp_path):
+    scratch, victim = tmp_path / "scratch", tmp_path / "victim"
+    scratch.mkdir()
+    victim.mkdir()
+    (victim / "data.txt").write_text("keep me")
+    env = {"CELERY_ANIMATE_FRAME_STORE": f"file://{scratch}"}
+    render = extra_workers("render-scratch", "render-scratch", **env)
+    encode = extra_workers("gpu-scratch", "encode-scratch", **env)
+    settings = replace(use_cluster.settings, render_queue="render-scratch", encode_queue="gpu-scratch")
+    # The record of a real job, copied to the key the traversal id names.
+    real = BarCode().submit(tmp_path / "real.mp4", bar_params(3), fps=3, settings=settings)
+    real.wait(timeout=60)
+    client = job_redis(settings)
+    client.copy(f"celery_animate:job:{real.id}", "celery_animate:job:../victim")
+    app = app_for(settings)
+    for task, queue in [(CLEANUP_TASK, "render-scratch"), (RENDER_TASK, "render-scratch"),
+                        (ENCODE_TASK, "gpu-scratch"), (STREAM_TASK, "gpu-scratch")]:
+        args = ("../victim", 0) if task == RENDER_TASK else ("../victim",)
+        app.send_task(task, args=args, queue=queue)
+    logs = lambda: render.log.read_text() + encode.log.read_text()  # noqa: E731
+    wait_until(lambda: logs().count("'../victim' is not a job id") >= 4, timeout=30,
+               message="the workers to refuse the four messages", show=logs)
+    assert (victim / "data.txt").read_text() == "keep me"
+    with pytest.raises(InvalidArgument, match="is not a job id"):
+        RenderJob("../victim", settings)
+    serves_next_job(settings, tmp_path)
+
+
+def test_periodic_prune_stays_in_its_directory(use_cluster, tmp_path):
+    out, victim_dir = tmp_path / "out", tmp_path / "victim2"
+    out.mkdir()
+    victim_dir.mkdir()
+    victim = victim_dir / "a-20260101T000000Z.mp4"
+    victim.write_bytes(b"an old video")
+    result = app_for(use_cluster.settings).send_task(
+        PERIODIC_TASK, args=("animators:BarCode", str(out / "sub" / "dir"), 4),
+        kwargs={"keep": 0, "prefix": "../../../victim2/a"}, queue="render")
+    wait_until(result.ready, timeout=30, message="the periodic task to end")
+    assert result.state == "FAILURE" and "plain file-name stem" in str(result.result)
+    assert victim.read_bytes() == b"an old video"
+    result.forget()
+
+
+def test_deep_params_fail_the_job_not_the_worker(use_cluster, tmp_path):
+    deep = 1
+    for _ in range(250):
+        deep = (deep,)
+    with pytest.raises(InvalidArgument, match="params of frame 1 nest more than 32 levels deep"):
+        BarCode().submit(tmp_path / "x.mp4", [{"y": 0}, deep], fps=1)
+    # Staged by hand: 250 tuples deep in 1.2 kB, which used to crash the unpacking process.
+    payload = msgpack.packb(1)
+    for _ in range(250):
+        payload = msgpack.packb(msgpack.ExtType(2, payload))
+    chunk = msgpack.packb([[0, msgpack.ExtType(2, payload)]])
+    error = failure(craft_job(use_cluster.settings, tmp_path / "deep.mp4", n_frames=1, chunk=chunk))
+    assert "nests tuples deeper than" in error.exc_message
+    serves_next_job(use_cluster.settings, tmp_path)
+
+
+def test_frame_size_limits(use_cluster, extra_workers, tmp_path):
+    with pytest.raises(InvalidArgument, match="dpi"):
+        BarCode().submit(tmp_path / "x.mp4", bar_params(2), fps=2, savefig_params={"dpi": 10**6})
+    extra_workers("render-small", "render-small", CELERY_ANIMATE_MAX_FRAME_PIXELS="10000")
+    settings = replace(use_cluster.settings, render_queue="render-small")
+    error = failure(BarCode().submit(tmp_path / "big.mp4", bar_params(2), fps=2, settings=settings))
+    assert error.exc_type == "celery_animate.errors.FrameTooLarge"
+    assert "frame 0 is 256x128 pixels, more than this worker's limit of 10000" in error.exc_message
+    serves_next_job(use_cluster.settings, tmp_path)
+
+
+def test_a_compression_bomb_in_the_frame_store_fails_the_job(use_cluster, tmp_path):
+    settings = replace(use_cluster.settings, render_queue="render-nobody")  # frames planted instead
+    job = craft_job(settings, tmp_path / "bomb.mp4", n_frames=1, send=False)
+    bomb = zstandard.ZstdCompressor(level=1).compress(b"\x00" * 200_000_000)  # 200 MB in ~6 kB
+    job_redis(settings).set(RedisFrameStore.key(job.id, 0), msgpack.packb([16, 16, "zstd", bomb]))
+    lifecycle.report_chunk(JobRecord(job_redis(settings), job.id), 0, 1)
+    app_for(settings).send_task(ENCODE_TASK, args=(job.id,), queue="gpu")
+    error = failure(job)
+    assert error.exc_type == "celery_animate.errors.InvalidFrame"
+    assert "declares 200000000 bytes of pixels, not 768" in error.exc_message
+    assert not (tmp_path / "bomb.mp4").exists()
+    serves_next_job(use_cluster.settings, tmp_path)
+
+
+def test_output_root_holds_against_symlinks(use_cluster, extra_workers, tmp_path, monkeypatch):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "victim.mp4").write_bytes(b"the good old video")
+    (root / "planted.mp4").symlink_to(outside / "victim.mp4")
+    (root / "linked-dir").symlink_to(outside)
+    env = {"CELERY_ANIMATE_OUTPUT_ROOT": str(root)}
+    extra_workers("gpu-rooted", "encode-rooted", **env)
+    settings = replace(use_cluster.settings, encode_queue="gpu-rooted", output_root=str(root))
+    for name in ("planted.mp4", "linked-dir/new.mp4", "../outside/victim.mp4"):
+        with pytest.raises(OutputPathRefused, match="outside CELERY_ANIMATE_OUTPUT_ROOT"):
+            BarCode().submit(name, bar_params(2), fps=2, settings=settings)
+        error = failure(craft_job(settings, name, n_frames=2))
+        assert "outside CELERY_ANIMATE_OUTPUT_ROOT" in error.exc_message
+    assert (outside / "victim.mp4").read_bytes() == b"the good old video"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.mp4"]
+    params = bar_params(4)
+    BarCode().submit("inside.mp4", params, fps=4, video_quality=10, settings=settings).wait(timeout=60)
+    assert_video(root / "inside.mp4", serial_frames(BarCode(), params))
+
+
+def test_remote_control_can_be_turned_off(use_cluster, extra_workers, tmp_path):
+    extra_workers("render-quiet-probe", "answers")
+    log = tmp_path / "deaf.log"
+    # Started by hand: extra_workers waits for a ping reply, which this worker never sends.
+    deaf = start_worker({**use_cluster.env, "CELERY_ANIMATE_REMOTE_CONTROL": "false"}, "render-quiet",
+                        1, "deaf", log)
+    try:
+        wait_until(lambda: "ready" in log.read_text(), timeout=60, message="the worker to start",
+                   show=log.read_text)
+        replies = app_for(use_cluster.settings).control.ping(timeout=1) or []
+        names = {host.split("@")[0] for reply in replies for host in reply}
+        assert "answers" in names and "deaf" not in names
+        # It still works: remote control is not how jobs reach it.
+        settings = replace(use_cluster.settings, render_queue="render-quiet")
+        serves_next_job(settings, tmp_path)
+    finally:
+        stop(deaf)
