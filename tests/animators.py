@@ -133,3 +133,25 @@ class RestylesMidway(BlittedBarCode):
         super().update(frame_idx, params)
         if frame_idx == 4:
             self.line.axes.set_facecolor("lightyellow")
+
+
+class DiesAt(BarCode):
+    """Kills its own worker process at frame ``die_at``, every time: a poison chunk."""
+
+    def __init__(self, die_at: int):
+        super().__init__(tag="dies")
+        self.die_at = die_at
+
+    def update(self, frame_idx, params):
+        if frame_idx == self.die_at:
+            os.kill(os.getpid(), 9)
+        super().update(frame_idx, params)
+
+
+class HD(BarCode):
+    """A 1280x720 figure: the size of the README's encode-worker example."""
+
+    def setup(self):
+        fig = super().setup()
+        fig.set_size_inches(12.8, 7.2)
+        return fig

@@ -36,13 +36,17 @@ class Cluster:
 
 @pytest.fixture
 def extra_workers(cluster, tmp_path):
-    """Start more workers on the test Redis: ``extra_workers(queue, name, **env)``; stopped after the test."""
+    """Start more workers on the test Redis: ``extra_workers(queue, name, **env)``; stopped after the test.
+
+    ``args`` passes more `celery worker` options.
+    """
     started: list[subprocess.Popen] = []
 
-    def start(queue: str, name: str, concurrency: int = 1, **env: str) -> subprocess.Popen:
+    def start(queue: str, name: str, concurrency: int = 1, args: tuple[str, ...] = (),
+              **env: str) -> subprocess.Popen:
         log = tmp_path / f"{name}.log"
         worker = start_worker({**cluster.env, "CA_TEST_SETUP_LOG": "", **env}, queue, concurrency,
-                              name, log)
+                              name, log, args)
         started.append(worker)
         worker.log = log  # type: ignore[attr-defined]
         wait_for_workers(cluster.settings, [name])

@@ -25,12 +25,15 @@ def cluster_env(url: str, **extra: str) -> dict[str, str]:
 
 
 def start_worker(env: dict[str, str], queue: str, concurrency: int, name: str,
-                 log: Path) -> subprocess.Popen:
-    """A real `celery worker` process (prefork) in its own session, so its pool can be killed with it."""
+                 log: Path, args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A real `celery worker` process (prefork) in its own session, so its pool can be killed with it.
+
+    ``args`` are more `celery worker` options, e.g. ``("--time-limit=3",)``.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "celery_animate", "worker", "--pool=prefork",
          f"--concurrency={concurrency}", f"--queues={queue}", f"--hostname={name}@%h",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", *args],
         env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )

@@ -46,6 +46,10 @@ class Settings:
     output_root: str | None = None
     #: Module whose ``beat_schedule`` dict Celery beat runs (e.g. ``config.beat_schedule``).
     beat_schedule: str | None = None
+    #: Deliveries of one render chunk or encode (its process died each time) before the job fails.
+    max_deliveries: int = 3
+    #: Seconds a rendering or encoding job may make no progress before the watchdog fails it.
+    stall_timeout: int = 600
     #: Largest frame, in pixels (width x height after padding), a worker renders or encodes.
     max_frame_pixels: int = 7680 * 4320
     #: Seconds a Redis command may take before it fails (connecting, reading, writing).
@@ -72,6 +76,8 @@ class Settings:
             allowed_animators=_csv(env.get("CELERY_ANIMATE_ALLOWED_ANIMATORS", "")),
             output_root=env.get("CELERY_ANIMATE_OUTPUT_ROOT") or None,
             beat_schedule=env.get("CELERY_ANIMATE_BEAT_SCHEDULE") or None,
+            max_deliveries=_int(env, "CELERY_ANIMATE_MAX_DELIVERIES", 3),
+            stall_timeout=_int(env, "CELERY_ANIMATE_STALL_TIMEOUT", 600),
             max_frame_pixels=_int(env, "CELERY_ANIMATE_MAX_FRAME_PIXELS", 7680 * 4320),
             redis_timeout=_int(env, "CELERY_ANIMATE_REDIS_TIMEOUT", 30),
             remote_control=_bool(env, "CELERY_ANIMATE_REMOTE_CONTROL", True),

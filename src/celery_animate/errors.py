@@ -63,6 +63,26 @@ class FramesMissing(CeleryAnimateError, LookupError):
     """Frames the encoder needs are not in the frame store (evicted, or Redis lost them)."""
 
 
+class WorkerLost(CeleryAnimateError, RuntimeError):
+    """A task of the job was delivered again and again, its process dying each time."""
+
+
+class TaskKilled(CeleryAnimateError, RuntimeError):
+    """A task of the job was stopped from outside: a time limit, or ``revoke(terminate=True)``."""
+
+
+class JobStalled(CeleryAnimateError, TimeoutError):
+    """The job made no progress for ``CELERY_ANIMATE_STALL_TIMEOUT`` seconds."""
+
+
+class DiskFull(CeleryAnimateError, OSError):
+    """The video could not be written: its disk is full."""
+
+
+class EncodeIncomplete(CeleryAnimateError, RuntimeError):
+    """ffmpeg exited without writing every frame (or the file it wrote cannot be read)."""
+
+
 class JobNotFound(CeleryAnimateError, LookupError):
     """No job with this id (never submitted, or its record expired)."""
 

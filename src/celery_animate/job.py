@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import redis
+
 from . import lifecycle
 from .config import Settings
 from .connection import job_redis
@@ -41,10 +43,6 @@ class RenderJob:
         to first chunk started), ``encoder_peak_rss_mb``."""
         return self._record.stats()
 
-    def output(self) -> str:
-        """The output path as the job records it."""
-        return self._record.field("output") or ""
-
     def wait(self, timeout: float | None = None, poll: float = 0.1) -> RenderResult:
         """Block until the job ends; return its :class:`RenderResult`.
 
@@ -53,11 +51,23 @@ class RenderJob:
         ``timeout`` seconds (the job keeps running).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.progress().finished:
+        while not self._progress_through_blips(deadline).finished:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {self.id} still running after {timeout} s")
             time.sleep(poll)
         return self.result()
+
+    def _progress_through_blips(self, deadline: float | None) -> Progress:
+        """:meth:`progress`, waiting out up to 30 s of Redis being unreachable (a restart)."""
+        give_up = time.monotonic() + 30
+        while True:
+            try:
+                return self.progress()
+            except (redis.ConnectionError, redis.TimeoutError):
+                now = time.monotonic()
+                if now >= give_up or (deadline is not None and now >= deadline):
+                    raise
+                time.sleep(0.5)
 
     def result(self) -> RenderResult:
         """The result of a finished job; raises for a failed, cancelled or unfinished one."""

@@ -20,8 +20,11 @@ from .lua import run_script
 from .options import RenderResult
 from .record import JOB_INDEX, JobRecord
 from .spec import JobSpec
-from .states import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RENDERING
+from .states import CANCELLED, DONE, FAILED, QUEUED, RENDERING
 from .stores import FrameStore
+
+#: Sorted set of the jobs that have not ended, scored by submission time; the watchdog reads it.
+ACTIVE_JOBS = "celery_animate:active"
 
 
 def _run_lua(record: JobRecord, name: str, *args: Any) -> Any:
@@ -33,10 +36,10 @@ def _transition(record: JobRecord, state: str, only_from: str | None = None, **f
 
     With ``only_from``, change it only if the job is in that state now.
     """
-    args: list[Any] = [only_from or "", record.ttl, "state", state]
+    args: list[Any] = [only_from or "", record.ttl, "state", state, "progress_at", time.time()]
     for name, value in fields.items():
         args += [name, value]
-    return _run_lua(record, "transition", *args) == 1
+    return run_script(record.client, "transition", [record.key, ACTIVE_JOBS], args) == 1
 
 
 def create(record: JobRecord, spec: JobSpec) -> None:
@@ -45,10 +48,11 @@ def create(record: JobRecord, spec: JobSpec) -> None:
     with record.client.pipeline() as pipe:
         pipe.hset(record.key, mapping={
             "spec": spec.pack(), "state": QUEUED, "total": spec.n_frames,
-            "rendered": 0, "encoded": 0, "created": now, "output": spec.output,
+            "rendered": 0, "encoded": 0, "created": now, "progress_at": now, "output": spec.output,
         })
         pipe.expire(record.key, record.ttl)
         pipe.zadd(JOB_INDEX, {record.job_id: now})
+        pipe.zadd(ACTIVE_JOBS, {record.job_id: now})
         pipe.zremrangebyscore(JOB_INDEX, "-inf", now - record.ttl)  # their records expired
         pipe.execute()
 
@@ -58,15 +62,10 @@ def begin_rendering(record: JobRecord) -> bool:
     return _transition(record, RENDERING, only_from=QUEUED)
 
 
-def begin_encoding(record: JobRecord) -> bool:
-    """Every frame is rendered: ``rendering`` → ``encoding``."""
-    return _transition(record, ENCODING, only_from=RENDERING)
-
-
 def report_chunk(record: JobRecord, chunk_no: int, frames_done: int) -> str | None:
     """Record that chunk ``chunk_no`` has ``frames_done`` frames stored; return the job's state
     (``None`` when the record is gone). Storing the last frame moves the job to ``encoding``."""
-    state = _run_lua(record, "chunk_progress", chunk_no, frames_done)
+    state = _run_lua(record, "chunk_progress", chunk_no, frames_done, time.time())
     return state.decode() if state is not None else None
 
 

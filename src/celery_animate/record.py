@@ -16,6 +16,7 @@ import redis
 from . import wire
 from .errors import InvalidArgument, JobNotFound
 from .ids import check_job_id
+from .lua import run_script
 from .options import Progress
 from .spec import JobSpec
 
@@ -36,7 +37,10 @@ class JobRecord:
         self.key = f"celery_animate:job:{job_id}"
 
     def not_found(self) -> JobNotFound:
-        return JobNotFound(f"no job {self.job_id!r} (never submitted, or its record expired)")
+        return JobNotFound(
+            f"no record of job {self.job_id!r}: it was never submitted, its record expired, or "
+            "Redis lost it (restarted without persistence, flushed, or evicted it under memory "
+            "pressure); submit the job again")
 
     def chunk_key(self, chunk_no: int) -> str:
         return f"{self.key}:chunk:{int(chunk_no)}"
@@ -106,25 +110,47 @@ class JobRecord:
         return out
 
     # -- counters workers keep ------------------------------------------------------------
-    def add_encoded(self, n: int) -> None:
-        self.client.hincrby(self.key, "encoded", n)
+    def _update(self, *triples: tuple[str, str, Any]) -> bool:
+        """Apply ``(operation, field, value)`` updates if the record exists; False if it is gone."""
+        args = [item for triple in triples for item in triple]
+        return run_script(self.client, "update_existing", [self.key], args) == 1
+
+    def add_encoded(self, n: int) -> bool:
+        """Count ``n`` more frames encoded (and note the progress); False if the record is gone."""
+        return self._update(("incr", "encoded", n), ("set", "progress_at", time.time()))
 
     def reset_encoded(self) -> None:
-        self.client.hset(self.key, "encoded", 0)
+        self._update(("set", "encoded", 0))
+
+    def count_delivery(self, chunk_no: int) -> int:
+        """Count one more delivery of chunk ``chunk_no``; return how many there were (0: no record)."""
+        field = f"deliveries:{int(chunk_no)}"
+        if not self._update(("incr", field, 1)):
+            return 0
+        return int(self.client.hget(self.key, field) or 0)
+
+    def begin_encode_attempt(self, generation: int) -> int:
+        """Note that encode lease ``generation`` starts encoding; return how many earlier attempts
+        died without ending (their process killed). Only the lease holder calls it."""
+        if self.client.hget(self.key, "encoding_by") is not None:
+            self._update(("incr", "encoder_deaths", 1))
+        self._update(("set", "encoding_by", generation))
+        return int(self.client.hget(self.key, "encoder_deaths") or 0)
+
+    def end_encode_attempt(self) -> None:
+        """The current encode attempt ended by itself (finished, stepped aside, or failed)."""
+        self.client.hdel(self.key, "encoding_by")
 
     def mark_started(self) -> None:
         """Remember when the first chunk started (queue wait = that - created)."""
-        self.client.hsetnx(self.key, "started", time.time())
+        self._update(("setnx", "started", time.time()))
 
     def add_seconds(self, seconds: dict[str, float]) -> None:
         """Add to the job's per-stage time counters (``stat:<stage>``, seconds summed over workers)."""
-        with self.client.pipeline(transaction=False) as pipe:
-            for stage, value in seconds.items():
-                pipe.hincrbyfloat(self.key, f"stat:{stage}", value)
-            pipe.execute()
+        self._update(*(("incrfloat", f"stat:{stage}", value) for stage, value in seconds.items()))
 
     def set_stat(self, name: str, value: float) -> None:
-        self.client.hset(self.key, f"stat:{name}", value)
+        self._update(("set", f"stat:{name}", value))
 
 
 def recent_job_ids(client: redis.Redis, limit: int = 20) -> list[str]:

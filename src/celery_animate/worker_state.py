@@ -14,7 +14,7 @@ import functools
 import logging
 
 import matplotlib
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 from .config import Settings
 from .connection import job_redis
@@ -23,6 +23,7 @@ from .record import JobRecord
 from .render import FigureCache
 from .spec import JobSpec
 from .stores import FrameStore, open_frame_store
+from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,25 @@ def _prepare_process(**_: object) -> None:
             logger.exception("could not pre-warm animator %s; it will be set up on first use", path)
 
 
+_watchdog: Watchdog | None = None
+
+
+def _start_watchdog(**_: object) -> None:
+    """In the worker's main process, once it consumes: fail jobs that stopped progressing."""
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = Watchdog(settings(), frame_store())
+        _watchdog.start()
+
+
+def _stop_watchdog(**_: object) -> None:
+    if _watchdog is not None:
+        _watchdog.stop()
+
+
 def install_hooks() -> None:
     """Connect the worker start-up hooks (idempotent: Celery dedupes by ``dispatch_uid``)."""
     worker_init.connect(_warn_about_open_settings, dispatch_uid="celery_animate.warn", weak=False)
     worker_process_init.connect(_prepare_process, dispatch_uid="celery_animate.prepare", weak=False)
+    worker_ready.connect(_start_watchdog, dispatch_uid="celery_animate.watchdog", weak=False)
+    worker_shutdown.connect(_stop_watchdog, dispatch_uid="celery_animate.watchdog", weak=False)

@@ -34,7 +34,6 @@ def test_create_writes_a_queued_record_with_expiry_and_index(fake_redis):
 
 def test_happy_path_transitions(fake_redis):
     record, _ = new_job(fake_redis)
-    assert lifecycle.begin_encoding(record) is False  # only from rendering
     assert lifecycle.begin_rendering(record) is True
     assert lifecycle.begin_rendering(record) is False
     assert lifecycle.report_chunk(record, 0, 2) == "rendering"

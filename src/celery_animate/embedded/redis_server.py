@@ -60,29 +60,39 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        binary = find_redis_server()
+        """Start on a free port; raises ``RuntimeError`` if three tries fail."""
         self._dir = tempfile.TemporaryDirectory(prefix="celery-animate-redis-")
         for attempt in range(3):
             self.port = free_port()
-            # The password goes in through stdin (a config file on stdin via '-'), never argv.
-            self._process = subprocess.Popen(
-                [binary, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, cwd=self._dir.name, preexec_fn=die_with_parent,
-                # Its own session: a terminal's Ctrl-C reaches the caller, which stops the
-                # worker first and Redis last, instead of both at once.
-                start_new_session=True,
-            )
-            config = (
-                f"port {self.port}\nbind 127.0.0.1\nrequirepass {self.password}\n"
-                f"save \"\"\nappendonly no\ndir {self._dir.name}\nloglevel warning\n"
-            )
-            self._process.stdin.write(config.encode())  # type: ignore[union-attr]
-            self._process.stdin.close()  # type: ignore[union-attr]
-            if self._wait_ready():
+            if self._launch():
                 return self
             self._kill()
             logger.debug("redis-server on port %d did not start (attempt %d)", self.port, attempt + 1)
-        raise RuntimeError(f"could not start {binary}; is it a working redis-server binary?")
+        raise RuntimeError(f"could not start {find_redis_server()}; is it a working redis-server?")
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, empty (as a Redis without persistence restarts)."""
+        self._kill()
+        if not self._launch():
+            raise RuntimeError(f"redis-server did not come back on port {self.port}")
+
+    def _launch(self) -> bool:
+        assert self._dir is not None
+        # The password goes in through stdin (a config file on stdin via '-'), never argv.
+        self._process = subprocess.Popen(
+            [find_redis_server(), "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, cwd=self._dir.name, preexec_fn=die_with_parent,
+            # Its own session: a terminal's Ctrl-C reaches the caller, which stops the
+            # worker first and Redis last, instead of both at once.
+            start_new_session=True,
+        )
+        config = (
+            f"port {self.port}\nbind 127.0.0.1\nrequirepass {self.password}\n"
+            f"save \"\"\nappendonly no\ndir {self._dir.name}\nloglevel warning\n"
+        )
+        self._process.stdin.write(config.encode())  # type: ignore[union-attr]
+        self._process.stdin.close()  # type: ignore[union-attr]
+        return self._wait_ready()
 
     def _wait_ready(self) -> bool:
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import DiskFull, EncodeIncomplete
 from ..options import RenderOptions, RenderResult
 from ..paths import partial_path
-from .pvio_adapter import PvioFeed, write_video
+from .pvio_adapter import PvioFeed, count_frames, write_video
 from .stored_frames import StoredFrames
 
 logger = logging.getLogger(__name__)
@@ -22,6 +25,34 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: Free bytes below which a failed write is put down to a full disk.
+_NEARLY_FULL = 1 << 20
+
+
+def _raise_if_disk_full(exc: BaseException, output: Path) -> None:
+    """Turn a failure on a full disk (ENOSPC, or ffmpeg's pipe breaking because it hit one) into
+    :class:`DiskFull` naming the path; any other failure passes through unchanged."""
+    try:
+        free = shutil.disk_usage(output.parent).free
+    except OSError:
+        return
+    if getattr(exc, "errno", None) == errno.ENOSPC or free < _NEARLY_FULL:
+        raise DiskFull(errno.ENOSPC, f"no space left on the device of {output.parent} ({free} bytes "
+                       f"free) while writing {output.name}: free some space or choose another "
+                       "output directory, then submit the job again") from exc
+
+
+def _check_complete(path: Path, expected: int) -> None:
+    """ffmpeg's exit status is not checked by imageio: count what it wrote instead."""
+    try:
+        written = count_frames(path)
+    except RuntimeError as exc:
+        raise EncodeIncomplete(f"ffmpeg left an unreadable video ({exc.__cause__ or exc}); "
+                               "was the disk full or ffmpeg killed?") from exc
+    if written != expected:
+        raise EncodeIncomplete(f"ffmpeg wrote {written} of {expected} frames")
 
 
 def encode_frames(
@@ -37,10 +68,13 @@ def encode_frames(
 
     The video is written to this attempt's own temporary file beside
     ``output``, flushed to disk, and renamed into place, so ``output`` is
-    either absent, the old file, or complete. ``before_publish()`` runs just
+    either absent, the old file, or complete: before the rename the file's
+    frame count is checked against ``frames``. ``before_publish()`` runs just
     before the rename and may raise to stop it (the temporary file is then
     removed). Raises :class:`~celery_animate.errors.FramesMissing` if frames
-    are missing and whatever ffmpeg raises.
+    are missing, :class:`DiskFull` when the disk fills up,
+    :class:`EncodeIncomplete` when ffmpeg did not write every frame, and
+    whatever else ffmpeg raises.
     """
     started = time.monotonic()
     output = Path(output)
@@ -48,17 +82,22 @@ def encode_frames(
     feed = PvioFeed(frames, on_frames, options.saving_log_interval)
     height, width = feed[0].shape[:2]
     tmp = partial_path(output, job_id, generation)
-    encoder = write_video(tmp, feed, options.fps, mode=options.video_mode,
-                          quality=options.video_quality, preset=options.video_preset,
-                          extra_ffmpeg_params=options.video_extra_ffmpeg_params)
     try:
-        _fsync(tmp)
-        before_publish()
-        os.replace(tmp, output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        encoder = write_video(tmp, feed, options.fps, mode=options.video_mode,
+                              quality=options.video_quality, preset=options.video_preset,
+                              extra_ffmpeg_params=options.video_extra_ffmpeg_params)
+        try:
+            _fsync(tmp)
+            _check_complete(tmp, len(frames))
+            before_publish()
+            os.replace(tmp, output)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync(output.parent)
+    except Exception as exc:
+        _raise_if_disk_full(exc, output)
         raise
-    _fsync(output.parent)
     size = output.stat().st_size
     logger.info("wrote %s: %d frames, %dx%d, %s, %.1f MB", output, len(frames), width, height,
                 encoder, size / 2**20)

@@ -148,6 +148,15 @@ def kill_writers_of(path: Path) -> None:
             continue
 
 
+def count_frames(path: Path) -> int:
+    """Frames in the video at ``path``, counted by ffmpeg without decoding them.
+
+    Raises ``RuntimeError`` when ffmpeg cannot read the file (no ``moov`` atom:
+    ffmpeg died before writing the trailer).
+    """
+    return load_pvio().check_num_frames(path)
+
+
 def write_video(path: Path, feed: PvioFeed, fps: float, *, mode: str, quality: int | None,
                 preset: str | None, extra_ffmpeg_params: list[str] | None) -> str:
     """Encode ``feed`` into ``path`` with pvio; return the codec actually used.

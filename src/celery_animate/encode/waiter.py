@@ -12,10 +12,12 @@ from ..states import CANCELLED, FAILED
 from ..stores import FrameStore
 
 
-class EncodeAbandoned(Exception):
+class EncodeAbandoned(BaseException):
     """The job ended (failed, cancelled) or another encoder took over while we waited.
 
     Not an error of the job: the encoder that raises it steps aside quietly.
+    A ``BaseException``, because pvio answers any ``Exception`` from an NVENC
+    attempt by starting over with libx264: a cancelled job must stop instead.
     """
 
 

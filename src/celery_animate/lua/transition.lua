@@ -1,6 +1,7 @@
 -- Move a job to a new state unless it already reached a terminal one, so a late
 -- or re-delivered task can never resurrect a failed or cancelled job.
--- KEYS[1]: the job's hash. ARGV[1]: the only state the move may start from ('' for any).
+-- KEYS[1]: the job's hash, KEYS[2]: the set of running jobs (left on reaching a terminal state).
+-- ARGV[1]: the only state the move may start from ('' for any).
 -- ARGV[2]: seconds the record lives once the new state is terminal (0: keep its expiry).
 -- ARGV[3], ARGV[4]: 'state', the new state; then more field/value pairs to set.
 -- Returns 1 if the state changed, 0 if not, -1 if the record does not exist.
@@ -13,7 +14,8 @@ if ARGV[4] == 'cancelled' and redis.call('HEXISTS', KEYS[1], 'publishing') == 1 
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 local new = ARGV[4]
 local ttl = tonumber(ARGV[2])
-if ttl > 0 and (new == 'done' or new == 'failed' or new == 'cancelled') then
-  redis.call('EXPIRE', KEYS[1], ttl)
+if new == 'done' or new == 'failed' or new == 'cancelled' then
+  redis.call('ZREM', KEYS[2], string.sub(KEYS[1], string.len('celery_animate:job:') + 1))
+  if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
 end
 return 1

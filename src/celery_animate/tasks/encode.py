@@ -8,8 +8,10 @@ job (:class:`EncodeLease`) makes sure one encoder publishes.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 
+import redis
 from celery import shared_task
 
 from .. import lifecycle, worker_state
@@ -18,8 +20,11 @@ from ..encode.encoder import encode_frames
 from ..encode.lease import EncodeLease
 from ..encode.stored_frames import StoredFrames
 from ..encode.waiter import EncodeAbandoned, FrameWaiter
+from ..errors import InvalidArgument, WorkerLost
 from ..paths import output_path, remove_partials
+from ..record import JobRecord
 from ..states import TERMINAL_STATES
+from .render import REDIS_BLIPS, redis_backoff
 
 #: Seconds without a newly rendered frame after which a streaming encoder steps aside.
 STALL_SECONDS = 5.0
@@ -32,15 +37,23 @@ def _encode(task, job_id: str, streaming: bool) -> dict:
     temporary file, which is renamed into place only while the lease is
     still ours and the job still running; afterwards the job's data is
     cleaned up. A ``streaming`` encoder gives up if rendering stalls (see
-    :class:`FrameWaiter`).
+    :class:`FrameWaiter`). Waits out Redis connection errors with backoff.
     """
     record = worker_state.job_record(job_id)
+    try:
+        return _encode_job(task, record, streaming)
+    except REDIS_BLIPS as exc:
+        raise task.retry(exc=exc, countdown=redis_backoff(task)) from exc
+
+
+def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
+    settings = worker_state.settings()
     state = record.state()
     if state is None:
         return {"skipped": "unknown job"}
     try:
-        spec = worker_state.job_spec(job_id)
-    except Exception as exc:  # a spec this worker cannot accept: the job cannot be encoded
+        spec = worker_state.job_spec(record.job_id)
+    except InvalidArgument as exc:  # a spec this worker cannot accept: the job cannot be encoded
         lifecycle.fail(record, exc)
         raise
     store = worker_state.frame_store()
@@ -52,16 +65,21 @@ def _encode(task, job_id: str, streaming: bool) -> dict:
         # Someone is encoding, or was until it died: its lease then expires within seconds.
         raise task.retry(countdown=2)
     try:
-        output = output_path(spec.output, worker_state.settings())
+        deaths = record.begin_encode_attempt(lease.generation)
+        if deaths >= settings.max_deliveries:
+            raise WorkerLost(f"the encoder's process died {deaths} times while encoding this job "
+                             "(killed, out of memory, or crashed in ffmpeg): see the encode "
+                             "workers' logs")
+        output = output_path(spec.output, settings)
         # Earlier generations can no longer publish: what they left is garbage.
-        remove_partials(output, job_id, below_generation=lease.generation)
+        remove_partials(output, record.job_id, below_generation=lease.generation)
         record.reset_encoded()
         waiter = FrameWaiter(record, store, spec.n_frames, lease.check,
                              stall_after=STALL_SECONDS if streaming else None)
-        frames = StoredFrames(store, job_id, spec.n_frames, wait=waiter,
-                              max_pixels=worker_state.settings().max_frame_pixels)
-        result = encode_frames(frames, output, spec.options, record.add_encoded, job_id,
-                               lease.generation, before_publish=lease.commit)
+        frames = StoredFrames(store, record.job_id, spec.n_frames, wait=waiter,
+                              max_pixels=settings.max_frame_pixels)
+        result = encode_frames(frames, output, spec.options, _progress_reporter(record),
+                               record.job_id, lease.generation, before_publish=lease.commit)
         record.add_seconds({
             "store_get": frames.fetch_seconds, "wait_for_frames": frames.wait_seconds,
             "encode": result.encode_seconds - frames.fetch_seconds - frames.wait_seconds,
@@ -71,15 +89,30 @@ def _encode(task, job_id: str, streaming: bool) -> dict:
         lifecycle.finish(record, result)
     except EncodeAbandoned as reason:
         return {"skipped": str(reason)}
+    except REDIS_BLIPS:
+        raise
     except Exception as exc:
         if lease.held():  # an encoder that lost its lease has no say over the job
             lifecycle.fail(record, exc)
         raise
     finally:
+        with contextlib.suppress(redis.RedisError):
+            record.end_encode_attempt()
         lease.release()
         if record.state() in TERMINAL_STATES:
             lifecycle.cleanup(record, spec, store)
     return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder}
+
+
+def _progress_reporter(record: JobRecord):
+    """Called every few encoded frames: count them, and stop encoding a job that ended."""
+    def encoded(n: int) -> None:
+        if not record.add_encoded(n):
+            raise EncodeAbandoned("the job's record is gone")
+        state = record.state()
+        if state in TERMINAL_STATES:
+            raise EncodeAbandoned(f"the job was {state} while encoding")
+    return encoded
 
 
 @shared_task(name=STREAM_TASK, bind=True, max_retries=None)

@@ -4,41 +4,68 @@ from __future__ import annotations
 
 import time
 
+import redis
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from .. import lifecycle, worker_state
 from ..app import CLEANUP_TASK, RENDER_TASK
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, TaskKilled, WorkerLost
 from ..frames import pack_frame
+from ..params import describe_ranges
 from ..render import render_frames
-from ..states import CANCELLED, FAILED
+from ..states import TERMINAL_STATES
 
-_ENDED = (FAILED, CANCELLED, None)
+#: Redis errors a task waits out (with backoff) instead of failing its job at the first blip.
+REDIS_BLIPS = (redis.ConnectionError, redis.TimeoutError)
+#: Tries, and the longest pause between them in seconds, before a Redis blip fails the task.
+REDIS_RETRIES, REDIS_MAX_BACKOFF = 5, 30
 
 
-@shared_task(name=RENDER_TASK, bind=True)
+def redis_backoff(task) -> float:
+    """Seconds before the next try after a Redis blip: 1, 2, 4, ... up to REDIS_MAX_BACKOFF."""
+    return min(REDIS_MAX_BACKOFF, 2 ** task.request.retries)
+
+
+@shared_task(name=RENDER_TASK, bind=True, max_retries=REDIS_RETRIES)
 def render_chunk(self, job_id: str, chunk_no: int) -> dict:
     """Render chunk ``chunk_no`` of job ``job_id`` into the frame store.
 
     Safe to run twice: frames are overwritten with identical bytes and
     progress counts each chunk once. Skips the work when the job already
-    failed or was cancelled, and stops (deleting the frames it wrote) when
-    that happens meanwhile. Marks the job failed (and re-raises) when the
-    user's ``setup()`` or ``update()`` raises.
+    ended, and stops (deleting the frames it wrote) when that happens
+    meanwhile. Fails the job when the user's ``setup()`` or ``update()``
+    raises, when the chunk hit a soft time limit, and when it was delivered
+    more than ``CELERY_ANIMATE_MAX_DELIVERIES`` times (its process died each
+    time). Waits out Redis connection errors, retrying with backoff.
     """
     record = worker_state.job_record(job_id)
+    try:
+        return _render(self, record, chunk_no)
+    except REDIS_BLIPS as exc:
+        raise self.retry(exc=exc, countdown=redis_backoff(self)) from exc
+
+
+def _render(task, record, chunk_no: int) -> dict:
+    settings = worker_state.settings()
     state = record.state()
-    if state in _ENDED:
+    if state is None or state in TERMINAL_STATES:
         return {"chunk": chunk_no, "frames": 0, "skipped": state or "unknown job"}
     try:
-        spec = worker_state.job_spec(job_id)
+        spec = worker_state.job_spec(record.job_id)
         if type(chunk_no) is not int or not 0 <= chunk_no < spec.n_chunks:
             raise InvalidArgument(f"chunk {chunk_no!r} does not exist: the job has {spec.n_chunks}")
+        frames = record.load_chunk(chunk_no, spec.n_frames)
+        deliveries = record.count_delivery(chunk_no)
+        if deliveries > settings.max_deliveries:
+            raise WorkerLost(
+                f"chunk {chunk_no} (frames {describe_ranges(sorted(i for i, _ in frames))}) was started "
+                f"{deliveries - 1} times and its worker process died each time (killed by a signal "
+                "such as SIGKILL or the out-of-memory killer, or crashed in native code): see the "
+                "render workers' logs, and make update() survive those frames")
         lifecycle.begin_rendering(record)
         record.mark_started()
         store = worker_state.frame_store()
-        frames = record.load_chunk(chunk_no, spec.n_frames)
-        settings = worker_state.settings()
         clock = time.perf_counter()
         prepared = worker_state.FIGURES.get(spec.animator_path, spec.animator_attrs,
                                             settings.allowed_animators)
@@ -51,22 +78,30 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
                                             options.plotting_log_interval, settings.max_frame_pixels):
             stored = time.perf_counter()
             seconds["render"] += stored - clock
-            store.put(job_id, frame_idx, pack_frame(rgb))
+            store.put(record.job_id, frame_idx, pack_frame(rgb))
             written.append(frame_idx)
-            # Progress (and news of a failed or cancelled job) every 0.1 s, not every frame.
+            # Progress (and news of an ended job) every 0.1 s, not every frame.
             ended = False
             if stored - reported > 0.1 or len(written) == len(frames):
                 reported = stored
-                ended = lifecycle.report_chunk(record, chunk_no, len(written)) in _ENDED
-                self.update_state(state="PROGRESS", meta={  # shown by Flower
-                    "job": job_id, "chunk": chunk_no, "frames_done": len(written),
+                state = lifecycle.report_chunk(record, chunk_no, len(written))
+                ended = state is None or state in TERMINAL_STATES
+                task.update_state(state="PROGRESS", meta={  # shown by Flower
+                    "job": record.job_id, "chunk": chunk_no, "frames_done": len(written),
                     "frames": len(frames)})
             clock = time.perf_counter()
             seconds["store_put"] += clock - stored
             if ended:
-                lifecycle.discard_frames(store, job_id, written)
+                lifecycle.discard_frames(store, record.job_id, written)
                 return {"chunk": chunk_no, "frames": 0, "skipped": "job ended"}
         record.add_seconds(seconds)
+    except REDIS_BLIPS:
+        raise
+    except SoftTimeLimitExceeded:
+        exc = TaskKilled(f"chunk {chunk_no} ran past the render worker's soft time limit "
+                         "(--soft-time-limit); raise the limit or give the job more, smaller chunks")
+        lifecycle.fail(record, exc)
+        raise exc from None
     except Exception as exc:
         lifecycle.fail(record, exc)
         raise
@@ -75,8 +110,15 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
 
 @shared_task(name=CLEANUP_TASK)
 def cleanup_job(job_id: str) -> None:
-    """Delete a failed job's frames and staged params (the chord's error callback)."""
+    """The chord's error callback: a render task failed or was killed. End the job, delete its data.
+
+    When the task failed on its own the job already failed with its error;
+    otherwise (a hard time limit, ``revoke(terminate=True)``) this says so.
+    """
     record = worker_state.job_record(job_id)
+    lifecycle.fail(record, TaskKilled(
+        "a render task of this job ended without finishing its chunk: it was killed by a time "
+        "limit (--time-limit) or revoke(terminate=True), or failed; see the render workers' logs"))
     try:
         spec = worker_state.job_spec(job_id)
     except InvalidArgument:  # its spec was refused: the job failed before it staged any frame

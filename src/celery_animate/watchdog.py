@@ -1,0 +1,90 @@
+"""The watchdog: fails jobs that stopped making progress, so every job ends.
+
+A job whose tasks all vanished (a time limit that killed the only chunk
+left, a queue nobody consumes any more, a worker wedged in ``update()``)
+would otherwise stay ``rendering`` or ``encoding`` forever, and ``wait()``
+with it. Every worker's main process runs one :class:`Watchdog` thread; they
+may race, and ending a job is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+
+import redis
+
+from . import lifecycle
+from .config import Settings
+from .connection import job_redis
+from .errors import InvalidArgument, JobStalled
+from .lifecycle import ACTIVE_JOBS
+from .record import JobRecord
+from .states import ENCODING, QUEUED
+from .stores import FrameStore
+
+logger = logging.getLogger(__name__)
+
+
+def fail_stalled_jobs(client: redis.Redis, settings: Settings, store: FrameStore,
+                      now: float | None = None) -> list[str]:
+    """Fail every running job with no progress for ``settings.stall_timeout`` s; return their ids.
+
+    A job still queued is left alone (it waits for a free worker), and so is
+    one whose encoder holds a live lease (a long final flush is progress too).
+    Ids of jobs whose record is gone are dropped from the set of running jobs.
+    """
+    now = time.time() if now is None else now
+    stalled = []
+    for raw in client.zrange(ACTIVE_JOBS, 0, -1):
+        job_id = raw.decode()
+        try:
+            record = JobRecord(client, job_id, settings.job_ttl)
+        except InvalidArgument:
+            client.zrem(ACTIVE_JOBS, raw)
+            continue
+        state, progress_at = client.hmget(record.key, "state", "progress_at")
+        if state is None:
+            client.zrem(ACTIVE_JOBS, raw)
+            continue
+        state = state.decode()
+        idle = now - float(progress_at or 0)
+        if state == QUEUED or idle < settings.stall_timeout:
+            continue
+        if state == ENCODING and client.exists(f"{record.key}:lease"):
+            continue
+        error = JobStalled(
+            f"the job made no progress while {state} for {idle:.0f} s "
+            f"(CELERY_ANIMATE_STALL_TIMEOUT={settings.stall_timeout}): its tasks were lost or a "
+            f"worker is stuck; see the {'encode' if state == ENCODING else 'render'} workers' logs")
+        if lifecycle.fail(record, error):
+            stalled.append(job_id)
+            logger.warning("job %s failed: %s", job_id, error)
+            with contextlib.suppress(Exception):  # a spec it cannot read: its data just expires
+                lifecycle.cleanup(record, record.spec(), store)
+    return stalled
+
+
+class Watchdog(threading.Thread):
+    """Runs :func:`fail_stalled_jobs` every ``interval`` seconds until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, store: FrameStore, interval: float | None = None):
+        super().__init__(name="celery-animate-watchdog", daemon=True)
+        self.settings, self.store = settings, store
+        self.interval = interval or max(1.0, min(30.0, settings.stall_timeout / 4))
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        client = job_redis(self.settings)
+        while not self._stop.wait(self.interval):
+            try:
+                fail_stalled_jobs(client, self.settings, self.store)
+            except redis.RedisError as exc:
+                logger.debug("watchdog: Redis unavailable (%s); trying again", exc)
+            except Exception:
+                logger.exception("watchdog: checking for stalled jobs failed")
+
+    def stop(self) -> None:
+        self._stop.set()
