@@ -25,61 +25,41 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import pvio  # noqa: E402
 from animators import HD, bar_params  # noqa: E402
-from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
+from workers import private_cluster  # noqa: E402
 
-from celery_animate import Settings  # noqa: E402
-from celery_animate.embedded.redis_server import RedisServer  # noqa: E402
 from examples.gridspec_dashboard import GridSpecDashboard, param_by_frame  # noqa: E402
 
 
-def frames_in(path: Path) -> int:
-    return pvio.check_num_frames(path)
+def attempt(label: str, video: Path, expected: int, render) -> str:
+    """Run ``render()``, then count the frames of ``video``: "ok", or what went wrong."""
+    started = time.monotonic()
+    try:
+        render()
+        n = pvio.check_num_frames(video)
+        outcome = "ok" if n == expected else f"{n} frames"
+    except Exception as exc:
+        outcome = f"{type(exc).__name__}: {str(exc)[:200]}"
+    print(f"{label}: {outcome} ({time.monotonic() - started:.1f} s)", flush=True)
+    return outcome
 
 
 def run_heavy(runs: int, out: Path) -> list[str]:
-    outcomes = []
     env_backup = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CELERY_")}
     try:
-        for run in range(runs):
-            video = out / f"heavy-{run}.mp4"
-            started = time.monotonic()
-            try:
-                GridSpecDashboard().make_video(video, param_by_frame(30), fps=10, num_workers=2,
-                                               disable_progress_bar=True)
-                n = frames_in(video)
-                outcomes.append("ok" if n == 30 else f"{n} frames")
-            except Exception as exc:
-                outcomes.append(f"{type(exc).__name__}: {str(exc)[:200]}")
-            print(f"heavy {run}: {outcomes[-1]} ({time.monotonic() - started:.1f} s)", flush=True)
+        return [attempt(f"heavy {run}", out / f"heavy-{run}.mp4", 30, lambda run=run: GridSpecDashboard()
+                        .make_video(out / f"heavy-{run}.mp4", param_by_frame(30), fps=10, num_workers=2,
+                                    disable_progress_bar=True))
+                for run in range(runs)]
     finally:
         os.environ.update(env_backup)
-    return outcomes
 
 
 def run_hd(runs: int, out: Path) -> list[str]:
-    outcomes = []
-    with RedisServer() as server:
-        env = cluster_env(server.url)
-        workers = [start_worker(env, "render", 2, "race-render", out / "render.log"),
-                   start_worker(env, "gpu", 2, "race-encode", out / "encode.log")]
-        settings = Settings.from_env(env)
-        try:
-            wait_for_workers(settings, ["race-render", "race-encode"])
-            for run in range(runs):
-                video = out / f"hd-{run}.mp4"
-                started = time.monotonic()
-                try:
-                    job = HD().submit(video, bar_params(100), fps=30, settings=settings)
-                    job.wait(timeout=600)
-                    n = frames_in(video)
-                    outcomes.append("ok" if n == 100 else f"{n} frames")
-                except Exception as exc:
-                    outcomes.append(f"{type(exc).__name__}: {str(exc)[:200]}")
-                print(f"hd {run}: {outcomes[-1]} ({time.monotonic() - started:.1f} s)", flush=True)
-        finally:
-            for worker in workers:
-                stop(worker)
-    return outcomes
+    with private_cluster(out, "race", encode_concurrency=2) as (_, settings):
+        return [attempt(f"hd {run}", out / f"hd-{run}.mp4", 100, lambda run=run: HD()
+                        .submit(out / f"hd-{run}.mp4", bar_params(100), fps=30, settings=settings)
+                        .wait(timeout=600))
+                for run in range(runs)]
 
 
 def main() -> int:

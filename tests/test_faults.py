@@ -14,11 +14,10 @@ import pytest
 import redis
 from animators import HD, BarCode, DiesAt, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
-from workers import cluster_env, start_worker, stop, wait_for_workers
+from workers import private_cluster
 
-from celery_animate import DiskFull, JobCancelled, JobNotFound, RenderFailed, Settings
+from celery_animate import DiskFull, JobCancelled, JobNotFound, RenderFailed
 from celery_animate.app import app_for
-from celery_animate.embedded.redis_server import RedisServer
 
 pytestmark = pytest.mark.cluster
 
@@ -207,23 +206,14 @@ def test_the_watchdog_fails_a_job_whose_tasks_vanished(use_cluster, extra_worker
 def test_redis_restarted_mid_job(tmp_path):
     """A Redis without persistence restarts: the job's record and queues are gone. The client
     is told so, nothing is recreated, and the same workers serve the next job."""
-    with RedisServer() as server:
-        env = cluster_env(server.url)
-        workers = [start_worker(env, "render", 2, "restart-render", tmp_path / "render.log"),
-                   start_worker(env, "gpu", 1, "restart-encode", tmp_path / "encode.log")]
-        settings = Settings.from_env(env)
-        try:
-            wait_for_workers(settings, ["restart-render", "restart-encode"])
-            job = Slow(0.2).submit(tmp_path / "lost.mp4", bar_params(20), fps=5, settings=settings)
-            wait_until(lambda: job.progress().rendered >= 2, message="rendering to start")
-            server.restart()
-            with pytest.raises(JobNotFound, match="Redis lost it"):
-                job.wait(timeout=60)
-            time.sleep(5)  # chunks that were running retry, report, poll: nothing comes back
-            client = redis.Redis.from_url(server.url)
-            assert client.keys(f"celery_animate:*{job.id}*") == []
-            assert not (tmp_path / "lost.mp4").exists()
-            serves_next_job(settings, tmp_path)  # the workers reconnected by themselves
-        finally:
-            for worker in workers:
-                stop(worker)
+    with private_cluster(tmp_path, "restart") as (server, settings):
+        job = Slow(0.2).submit(tmp_path / "lost.mp4", bar_params(20), fps=5, settings=settings)
+        wait_until(lambda: job.progress().rendered >= 2, message="rendering to start")
+        server.restart()
+        with pytest.raises(JobNotFound, match="Redis lost it"):
+            job.wait(timeout=60)
+        time.sleep(5)  # chunks that were running retry, report, poll: nothing comes back
+        client = redis.Redis.from_url(server.url)
+        assert client.keys(f"celery_animate:*{job.id}*") == []
+        assert not (tmp_path / "lost.mp4").exists()
+        serves_next_job(settings, tmp_path)  # the workers reconnected by themselves

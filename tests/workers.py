@@ -12,6 +12,7 @@ from pathlib import Path
 
 from celery_animate import Settings
 from celery_animate.app import app_for
+from celery_animate.embedded.redis_server import RedisServer
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -60,3 +61,20 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # pool processes it left behind
+
+
+@contextlib.contextmanager
+def private_cluster(log_dir: Path, prefix: str, encode_concurrency: int = 1):
+    """A Redis of its own with a render worker (-c 2) and an encode worker: yields (server, settings)."""
+    with RedisServer() as server:
+        env = cluster_env(server.url)
+        names = [f"{prefix}-render", f"{prefix}-encode"]
+        workers = [start_worker(env, "render", 2, names[0], log_dir / f"{names[0]}.log"),
+                   start_worker(env, "gpu", encode_concurrency, names[1], log_dir / f"{names[1]}.log")]
+        settings = Settings.from_env(env)
+        try:
+            wait_for_workers(settings, names)
+            yield server, settings
+        finally:
+            for worker in workers:
+                stop(worker)
