@@ -41,13 +41,13 @@ def test_failure_on_the_embedded_cluster_stops_it(no_cluster_configured, tmp_pat
                                       disable_progress_bar=True)
     (cluster,) = started
     assert cluster.settings.embedded and cluster.settings.broker_url.startswith("redis://:")
-    assert cluster._worker is None and cluster.redis._process is None
+    assert cluster._workers == [] and cluster.redis._process is None
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_dead_embedded_worker_is_noticed_and_everything_stops():
     with EmbeddedCluster(1) as cluster:
-        worker_pid, redis_pid = cluster._worker.pid, cluster.redis._process.pid
+        worker_pid, redis_pid = cluster._workers[0].pid, cluster.redis._process.pid
         cluster.check_alive()
         os.killpg(worker_pid, signal.SIGKILL)
         deadline = time.monotonic() + 10

@@ -50,6 +50,7 @@ class Animator(AnimatorBase):
         video_extra_ffmpeg_params: list[str] | None = None,
         reuse_figure_object: bool = True,
         preload_factor: int = 8,
+        blit: bool = True,
         settings: Settings | None = None,
     ) -> RenderResult:
         """Render the animation to ``output_file`` (H.264 MP4) and wait for it.
@@ -59,6 +60,8 @@ class Animator(AnimatorBase):
         job runs on that cluster, and without it on an embedded cluster of
         ``num_workers`` processes started (and stopped) for this call.
         ``preload_factor`` is the number of chunks each worker gets on average.
+        ``blit=False`` draws every frame in full instead of from the first
+        artist ``update()`` changed (the frames are the same; see the README).
 
         Returns a :class:`RenderResult`. Raises ``ValueError`` for bad
         arguments before any work starts, :class:`RenderFailed` when a worker
@@ -69,6 +72,7 @@ class Animator(AnimatorBase):
             video_preset=video_preset, video_extra_ffmpeg_params=video_extra_ffmpeg_params,
             savefig_params=savefig_params or {}, reuse_figure_object=reuse_figure_object,
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
+            blit=blit,
         )
         return client.make_video(self, output_file, param_by_frame, options, n_frames=n_frames,
                                  num_workers=num_workers, preload_factor=preload_factor,
@@ -91,6 +95,7 @@ class Animator(AnimatorBase):
         saving_log_interval: int | None = None,
         num_workers: int = -1,
         preload_factor: int = 8,
+        blit: bool = True,
         settings: Settings | None = None,
     ) -> RenderJob:
         """Enqueue the render on the configured cluster and return its :class:`RenderJob` at once.
@@ -104,6 +109,7 @@ class Animator(AnimatorBase):
             video_preset=video_preset, video_extra_ffmpeg_params=video_extra_ffmpeg_params,
             savefig_params=savefig_params or {}, reuse_figure_object=reuse_figure_object,
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
+            blit=blit,
         )
         return client.submit(self, output_file, param_by_frame, options, n_frames=n_frames,
                              num_workers=num_workers, preload_factor=preload_factor,

@@ -50,6 +50,8 @@ class Settings:
     max_deliveries: int = 3
     #: Seconds a rendering or encoding job may make no progress before the watchdog fails it.
     stall_timeout: int = 600
+    #: Automatic blitting (redraw from the first changed artist); False draws every frame in full.
+    auto_blit: bool = True
     #: Largest frame, in pixels (width x height after padding), a worker renders or encodes.
     max_frame_pixels: int = 7680 * 4320
     #: Seconds a Redis command may take before it fails (connecting, reading, writing).
@@ -81,6 +83,7 @@ class Settings:
             max_frame_pixels=_int(env, "CELERY_ANIMATE_MAX_FRAME_PIXELS", 7680 * 4320),
             redis_timeout=_int(env, "CELERY_ANIMATE_REDIS_TIMEOUT", 30),
             remote_control=_bool(env, "CELERY_ANIMATE_REMOTE_CONTROL", True),
+            auto_blit=_bool(env, "CELERY_ANIMATE_AUTO_BLIT", True),
         )
 
     @property

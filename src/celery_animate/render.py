@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .base import AnimatorBase
 from .errors import FigureSizeChanged
 from .frames import apply_savefig_params, check_frame_size, grab_rgb
+from .incremental import IncrementalDraw
 from .loading import load_animator
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class PreparedFigure:
     size: tuple[int, int] | None = None
     _background: Any = None
     _background_bounds: tuple[float, ...] | None = None
+    _incremental: IncrementalDraw | None = None
 
     @classmethod
     def prepare(cls, animator: AnimatorBase) -> PreparedFigure:
@@ -45,10 +47,19 @@ class PreparedFigure:
         figure = animator.setup_figure()
         return cls(animator, figure, _animated_artists(animator, figure))
 
-    def draw(self) -> None:
+    @property
+    def incremental(self) -> IncrementalDraw:
+        """Automatic blitting for this figure (see :mod:`celery_animate.incremental`)."""
+        if self._incremental is None:
+            self._incremental = IncrementalDraw(self.figure)
+        return self._incremental
+
+    def draw(self, auto_blit: bool = True) -> None:
         """Bring the canvas up to date for the current frame.
 
-        Without animated artists this is a full ``canvas.draw()``. With them,
+        Without animated artists this redraws from the first artist
+        ``update()`` changed (exactly a full draw's pixels), or, with
+        ``auto_blit=False``, is a full ``canvas.draw()``. With them,
         everything else is drawn once into a saved background (again whenever
         the figure's size or any static artist changed, which marks the figure
         stale); each frame restores it and draws only the animated artists, in
@@ -56,7 +67,10 @@ class PreparedFigure:
         """
         canvas = self.figure.canvas
         if not self.animated:
-            canvas.draw()
+            if auto_blit:
+                self.incremental.draw()
+            else:
+                canvas.draw()
             return
         bounds = tuple(self.figure.bbox.bounds)
         if self._background is None or self.figure.stale or bounds != self._background_bounds:
@@ -136,6 +150,7 @@ def render_frames(
     reuse_figure_object: bool = True,
     log_interval: int | None = None,
     max_pixels: int = 7680 * 4320,
+    auto_blit: bool = True,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_idx, rgb)`` for each ``(frame_idx, params)``.
 
@@ -143,7 +158,11 @@ def render_frames(
     ``reuse_figure_object=False`` a fresh figure is set up for every frame.
     Raises whatever ``update()`` raises, :class:`FigureSizeChanged`, and
     :class:`FrameTooLarge` before drawing a frame of more than ``max_pixels``.
+    ``auto_blit`` redraws only from the first changed artist (see
+    :mod:`celery_animate.incremental`); frames are the same either way.
     """
+    if auto_blit:
+        prepared.incremental.start_chunk()
     for count, (frame_idx, params) in enumerate(frames, start=1):
         current = prepared if reuse_figure_object else PreparedFigure.prepare(prepared.animator)
         apply_savefig_params(current.figure, savefig_params)
@@ -151,7 +170,7 @@ def render_frames(
         # The canvas allocates its buffer when drawn: refuse a huge figure before that.
         width, height = current.figure.canvas.get_width_height(physical=True)
         check_frame_size(width, height, max_pixels, f"frame {frame_idx}")
-        current.draw()
+        current.draw(auto_blit and reuse_figure_object)
         rgb = grab_rgb(current.figure, draw=False)
         if not reuse_figure_object:
             plt.close(current.figure)

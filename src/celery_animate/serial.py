@@ -42,7 +42,8 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
                       desc="Rendering frames", unit="frame", disable=disable_progress)
         for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
                                             options.reuse_figure_object,
-                                            options.plotting_log_interval, settings.max_frame_pixels):
+                                            options.plotting_log_interval, settings.max_frame_pixels,
+                                            options.blit and settings.auto_blit):
             store.put(job_id, frame_idx, pack_frame(rgb))
         count = tracker.finish(n_frames)
         with tqdm(total=count, desc="Encoding video", unit="frame", disable=disable_progress) as bar:

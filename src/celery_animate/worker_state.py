@@ -73,8 +73,18 @@ def job_spec(job_id: str) -> JobSpec:
     return job_record(job_id).spec()
 
 
-def _warn_about_open_settings(**_: object) -> None:
+#: Whether this worker consumes the render queue; one that only encodes never sets up a figure.
+_renders = True
+
+
+def _on_worker_init(sender: object = None, **_: object) -> None:
+    """In the worker's main process, before its pool starts: note its queues, warn about settings."""
+    global _renders
     current = settings()
+    consumed = getattr(getattr(getattr(getattr(sender, "app", None), "amqp", None), "queues", None),
+                       "consume_from", None)
+    if consumed:
+        _renders = current.render_queue in consumed
     if current.embedded:
         return
     if not current.allowed_animators:
@@ -90,8 +100,11 @@ def _warn_about_open_settings(**_: object) -> None:
 
 
 def _prepare_process(**_: object) -> None:
-    """At pool-process start: draw with Agg, and run ``setup()`` once for each animator to pre-warm."""
+    """At pool-process start: draw with Agg, and (in a worker that renders) run ``setup()`` once
+    for each animator to pre-warm."""
     matplotlib.use("Agg")
+    if not _renders:
+        return
     current = settings()
     targets = list(PREWARM)
     for path in current.prewarm:
@@ -124,7 +137,7 @@ def _stop_watchdog(**_: object) -> None:
 
 def install_hooks() -> None:
     """Connect the worker start-up hooks (idempotent: Celery dedupes by ``dispatch_uid``)."""
-    worker_init.connect(_warn_about_open_settings, dispatch_uid="celery_animate.warn", weak=False)
+    worker_init.connect(_on_worker_init, dispatch_uid="celery_animate.init", weak=False)
     worker_process_init.connect(_prepare_process, dispatch_uid="celery_animate.prepare", weak=False)
     worker_ready.connect(_start_watchdog, dispatch_uid="celery_animate.watchdog", weak=False)
     worker_shutdown.connect(_stop_watchdog, dispatch_uid="celery_animate.watchdog", weak=False)

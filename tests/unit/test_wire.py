@@ -37,3 +37,18 @@ def test_frame_pack_round_trip_and_padding():
     np.testing.assert_array_equal(frames.unpack_frame(frames.pack_frame(rgb)), rgb)
     assert frames.padded_shape(600, 600) == (608, 608)
     assert frames.padded_shape(480, 640) == (480, 640)
+
+
+def test_grabbed_frames_are_padded_with_edge_pixels_like_numpy():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.01, 1.53), dpi=100)
+    FigureCanvasAgg(fig)
+    fig.add_subplot().plot([0, 1], [0, 1], lw=5)
+    got = frames.grab_rgb(fig)
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    height, width = rgba.shape[:2]
+    want = np.pad(rgba[:, :, :3], ((0, got.shape[0] - height), (0, got.shape[1] - width), (0, 0)),
+                  mode="edge")
+    assert got.shape == (160, 304, 3) and np.array_equal(got, want)

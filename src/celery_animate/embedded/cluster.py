@@ -1,4 +1,4 @@
-"""A private Redis plus one prefork worker for both queues, for the duration of a ``with``."""
+"""A private Redis, a render worker and an encode worker, for the duration of a ``with``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ from ..config import Settings
 from .redis_server import RedisServer
 from .worker import ForkedWorker, run_worker
 
+#: How much lower the encoder's CPU priority is than the renderers': it keeps up with them on
+#: spare cycles instead of taking a core from one of them.
+ENCODER_NICENESS = 5
+
 
 class EmbeddedCluster:
-    """A private Redis plus one prefork worker for both queues, for the duration of a ``with``.
+    """A private Redis, a render worker and an encode worker, for the duration of a ``with``.
 
-    ``prewarm`` lists ``(import path, packed attributes)`` of animators whose
-    ``setup()`` each worker process runs while the client stages params.
+    The render worker has ``workers`` prefork processes; each runs ``setup()``
+    of the ``prewarm`` animators (``(import path, packed attributes)``) while
+    the client stages params. The encode worker has one process, which never
+    sets up a figure, at a lower CPU priority.
     """
 
     def __init__(self, workers: int, settings: Settings | None = None,
@@ -26,33 +32,39 @@ class EmbeddedCluster:
         self.loglevel = loglevel
         self.redis = RedisServer()
         self.settings = self.base
-        self._worker: ForkedWorker | None = None
+        self._workers: list[ForkedWorker] = []
 
     def start(self) -> EmbeddedCluster:
         self.redis.start()
         self.settings = replace(self.base.with_broker(self.redis.url), embedded=True)
-        self._worker = ForkedWorker(run_worker, self.settings, self.workers, self.prewarm,
-                                     self.loglevel)
-        if not self._worker.wait_ready(self.startup_timeout):
-            code = self._worker.exitcode
-            self.stop()
-            raise RuntimeError(
-                "the embedded Celery worker did not start "
-                + (f"(it exited with code {code}; see its log above)" if code is not None
-                   else f"within {self.startup_timeout:.0f} s")
-            )
+        self._workers = [
+            ForkedWorker(run_worker, self.settings, self.settings.render_queue, self.workers,
+                         self.prewarm, self.loglevel, 0),
+            ForkedWorker(run_worker, self.settings, self.settings.encode_queue, 1, [],
+                         self.loglevel, ENCODER_NICENESS),
+        ]
+        for worker in self._workers:
+            if not worker.wait_ready(self.startup_timeout):
+                code = worker.exitcode
+                self.stop()
+                raise RuntimeError(
+                    "an embedded Celery worker did not start "
+                    + (f"(it exited with code {code}; see its log above)" if code is not None
+                       else f"within {self.startup_timeout:.0f} s")
+                )
         return self
 
     def check_alive(self) -> None:
-        """Raise ``RuntimeError`` if the worker process has exited."""
-        if self._worker is None or not self._worker.alive():
-            code = None if self._worker is None else self._worker.exitcode
-            raise RuntimeError(f"the embedded Celery worker exited unexpectedly (exit code {code})")
+        """Raise ``RuntimeError`` if a worker process has exited."""
+        for worker in self._workers or [None]:
+            if worker is None or not worker.alive():
+                code = None if worker is None else worker.exitcode
+                raise RuntimeError(f"an embedded Celery worker exited unexpectedly (exit code {code})")
 
     def stop(self) -> None:
-        """Stop the worker (its pool too) and Redis; safe to call twice."""
-        worker, self._worker = self._worker, None
-        if worker is not None:
+        """Stop the workers (their pools too) and Redis; safe to call twice."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
             worker.stop()
         self.redis.stop()
 

@@ -32,15 +32,18 @@ def drop_inherited_afterfork_hooks() -> None:
     multiprocessing.util._afterfork_registry.clear()
 
 
-def run_worker(settings: Settings, concurrency: int, prewarm: list[tuple[str, bytes]],
-                loglevel: str, ready_fd: int) -> int:
-    """Body of the forked worker process: become a Celery worker for ``settings``.
+def run_worker(settings: Settings, queue: str, concurrency: int, prewarm: list[tuple[str, bytes]],
+               loglevel: str, niceness: int, ready_fd: int) -> int:
+    """Body of a forked worker process: become a Celery worker of ``queue`` for ``settings``.
 
-    Writes one byte to ``ready_fd`` once the worker consumes; returns its exit code.
+    Its pool processes set up the ``prewarm`` animators at start. Writes one
+    byte to ``ready_fd`` once the worker consumes; returns its exit code.
     """
     os.setpgrp()  # Ctrl-C reaches the caller, which then stops us in order.
     die_with_parent()
     drop_inherited_afterfork_hooks()
+    if niceness:
+        os.nice(niceness)
 
     # It runs as whoever runs the render, root included, on a private Redis.
     warnings.filterwarnings("ignore", category=SecurityWarning)
@@ -49,10 +52,8 @@ def run_worker(settings: Settings, concurrency: int, prewarm: list[tuple[str, by
     # Celery prints its banner and shutdown notices to stdout; the caller's stdout is not ours.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     worker = app_for(settings).Worker(
-        # One process more than renderers: the streaming encoder runs alongside them.
-        pool="prefork", concurrency=concurrency + 1,
-        queues=[settings.render_queue, settings.encode_queue], loglevel=loglevel,
-        hostname=f"embedded-{os.getpid()}@%h", quiet=True,
+        pool="prefork", concurrency=concurrency, queues=[queue], loglevel=loglevel,
+        hostname=f"embedded-{queue}-{os.getpid()}@%h", quiet=True,
         without_gossip=True, without_mingle=True, without_heartbeat=True,
     )
     worker.start()

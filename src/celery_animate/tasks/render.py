@@ -75,7 +75,8 @@ def _render(task, record, chunk_no: int) -> dict:
         clock = reported = time.perf_counter()
         for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
                                             options.reuse_figure_object,
-                                            options.plotting_log_interval, settings.max_frame_pixels):
+                                            options.plotting_log_interval, settings.max_frame_pixels,
+                                            options.blit and settings.auto_blit):
             stored = time.perf_counter()
             seconds["render"] += stored - clock
             store.put(record.job_id, frame_idx, pack_frame(rgb))

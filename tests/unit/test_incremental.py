@@ -1,0 +1,260 @@
+"""Automatic blitting draws exactly what a full draw does, frame by frame, on many kinds of figure.
+
+Each animator is rendered twice in this process, once redrawing from the first
+changed artist and once with full draws, and every frame must be identical to
+the byte. Where blitting can help, the tests also check it really happened.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from celery_animate import Animator
+from celery_animate.render import PreparedFigure, render_frames
+from examples import gridspec_dashboard, multi_panel, out_of_order_loader, wave
+
+X = np.linspace(0, 2 * np.pi, 120)
+
+
+def phases(n):
+    return [{"phase": 0.4 * i} for i in range(n)]
+
+
+class Base(Animator):
+    def figure(self, **kwargs):
+        fig, ax = plt.subplots(figsize=(3.2, 2.4), dpi=60, **kwargs)
+        return fig, ax
+
+
+class LegendOverLine(Base):
+    def setup(self):
+        fig, ax = self.figure()
+        (self.line,) = ax.plot(X, np.sin(X), label="a wave under the legend", lw=6)
+        ax.legend(loc="center", framealpha=0.6)
+        ax.set_ylim(-1, 1)  # the line touches the top and bottom spines
+        self.title = ax.set_title("")
+        return fig
+
+    def update(self, frame_idx, params):
+        self.line.set_ydata(np.sin(X + params["phase"]))
+        self.title.set_text(f"frame {frame_idx}")
+
+
+class ChangingSuptitle(Base):
+    def setup(self):
+        fig, ax = self.figure()
+        (self.line,) = ax.plot(X, np.sin(X))
+        self.sup = fig.suptitle("")
+        self.note = fig.text(0.02, 0.02, "")
+        return fig
+
+    def update(self, frame_idx, params):
+        self.line.set_ydata(np.cos(X + params["phase"]))
+        self.sup.set_text("t = " + "#" * frame_idx)
+        self.note.set_text(str(frame_idx))
+
+
+class ImageWithColorbar(Base):
+    def __init__(self, moving_clim=False):
+        self.moving_clim = moving_clim
+
+    def setup(self):
+        fig, ax = self.figure()
+        self.image = ax.imshow(np.zeros((20, 30)), vmin=-1, vmax=1, cmap="viridis")
+        fig.colorbar(self.image, ax=ax)
+        return fig
+
+    def update(self, frame_idx, params):
+        grid = np.sin(np.add.outer(np.linspace(0, 3, 20), np.linspace(0, 5, 30)) + params["phase"])
+        self.image.set_data(grid)
+        if self.moving_clim:
+            self.image.set_clim(-1 - 0.1 * frame_idx, 1)
+
+
+class BarsAndScatter(Animator):
+    def setup(self):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(4, 2), dpi=60)
+        self.bars = left.bar(range(6), np.ones(6))
+        left.set_ylim(0, 2)
+        self.dots = right.scatter(np.arange(10), np.arange(10), c=np.arange(10))
+        right.set_xlim(-1, 11)
+        right.set_ylim(-1, 11)
+        return fig
+
+    def update(self, frame_idx, params):
+        for k, bar in enumerate(self.bars):
+            bar.set_height(1 + 0.5 * np.sin(params["phase"] + k))
+        self.dots.set_offsets(np.c_[np.arange(10), (np.arange(10) + frame_idx) % 10])
+        self.dots.set_array((np.arange(10) + frame_idx) % 10)
+
+
+class ThreeD(Animator):
+    def setup(self):
+        fig = plt.figure(figsize=(3, 3), dpi=50)
+        ax = fig.add_subplot(projection="3d")
+        (self.line,) = ax.plot(X, np.sin(X), np.cos(X))
+        ax.set_zlim(-1, 1)
+        return fig
+
+    def update(self, frame_idx, params):
+        self.line.set_data_3d(X, np.sin(X + params["phase"]), np.cos(X))
+
+
+class PolarAndCartesian(Animator):
+    def setup(self):
+        fig = plt.figure(figsize=(4, 2), dpi=60)
+        self.static = fig.add_subplot(121)
+        self.static.plot(X, np.sin(X))
+        polar = fig.add_subplot(122, projection="polar")
+        (self.line,) = polar.plot(X, 1 + 0.5 * np.sin(X))
+        return fig
+
+    def update(self, frame_idx, params):
+        self.line.set_ydata(1 + 0.5 * np.sin(3 * X + params["phase"]))
+
+
+class TwinsAndInset(Base):
+    def setup(self):
+        fig, ax = self.figure()
+        twin = ax.twinx()
+        (self.left,) = ax.plot(X, np.sin(X), color="C0")
+        (self.right,) = twin.plot(X, 10 * np.cos(X), color="C1")
+        inset = ax.inset_axes([0.6, 0.6, 0.35, 0.35])
+        (self.small,) = inset.plot(X, np.sin(2 * X), color="C2")
+        ax.set_ylim(-1.5, 1.5)
+        twin.set_ylim(-15, 15)
+        return fig
+
+    def update(self, frame_idx, params):
+        self.right.set_ydata(10 * np.cos(X + params["phase"]))
+        if frame_idx % 2:
+            self.small.set_ydata(np.sin(2 * X + params["phase"]))
+
+
+class OverlappingAxes(Animator):
+    def setup(self):
+        fig = plt.figure(figsize=(3, 3), dpi=60)
+        under = fig.add_axes((0.1, 0.1, 0.7, 0.7))
+        over = fig.add_axes((0.4, 0.4, 0.5, 0.5))
+        (self.under,) = under.plot(X, np.sin(X), lw=4)
+        over.plot(X, np.cos(X))
+        return fig
+
+    def update(self, frame_idx, params):
+        self.under.set_ydata(np.sin(X + params["phase"]))
+
+
+class Layout(Animator):
+    def __init__(self, layout):
+        self.layout = layout
+
+    def setup(self):
+        fig, axes = plt.subplots(1, 2, figsize=(4, 2), dpi=60, layout=self.layout)
+        (self.line,) = axes[0].plot(X, np.sin(X))
+        self.label = axes[1].set_ylabel("")
+        axes[1].plot(X, X)
+        return fig
+
+    def update(self, frame_idx, params):
+        self.line.set_ydata(np.sin(X + params["phase"]))
+        if frame_idx % 3 == 0:  # a longer label moves the layout
+            self.label.set_text("y" * (1 + frame_idx))
+
+
+class ReAddedEachFrame(Animator):
+    def setup(self):
+        fig = plt.figure(figsize=(4, 2), dpi=50)
+        self.flat = fig.add_subplot(121)
+        self.surface_axes = fig.add_subplot(122, projection="3d")
+        self.contours = self.surface = None
+        self.grid = np.meshgrid(np.linspace(-2, 2, 15), np.linspace(-2, 2, 15))
+        return fig
+
+    def update(self, frame_idx, params):
+        gx, gy = self.grid
+        z = np.sin(gx * gy + params["phase"])
+        if self.contours is not None:
+            self.contours.remove()
+            self.surface.remove()
+        self.contours = self.flat.contourf(gx, gy, z, levels=6)
+        self.surface = self.surface_axes.plot_surface(gx, gy, z, cmap="viridis")
+
+
+class MutatesInPlace(Base):
+    """Moves its points by writing into the offsets array: matplotlib is never told."""
+
+    def setup(self):
+        fig, ax = self.figure()
+        self.dots = ax.scatter(np.arange(10.0), np.zeros(10), s=80)
+        ax.set_ylim(-1, 10)
+        self.title = ax.set_title("")
+        return fig
+
+    def update(self, frame_idx, params):
+        self.dots.get_offsets()[:, 1] = (np.arange(10) + frame_idx) % 9
+        self.title.set_text(f"frame {frame_idx}")
+
+
+def render(animator, params, auto_blit, chunks=1):
+    prepared = PreparedFigure.prepare(animator)
+    frames = []
+    pairs = list(enumerate(params))
+    size = -(-len(pairs) // chunks)
+    for start in range(0, len(pairs), size):
+        frames += [rgb.copy() for _, rgb in render_frames(prepared, pairs[start:start + size],
+                                                          auto_blit=auto_blit)]
+    plt.close(prepared.figure)
+    return frames, prepared
+
+
+CASES = [
+    (wave.WaveAnimation, wave.param_by_frame(12), True),
+    (multi_panel.MultiPanelAnimation, list(multi_panel.param_by_frame(6)), False),
+    (gridspec_dashboard.GridSpecDashboard, list(gridspec_dashboard.param_by_frame(4)), False),
+    (out_of_order_loader.MovingBlob, [p for _, p in sorted(
+        (item.frame_id, item.params) for item in out_of_order_loader.param_by_frame(8))], False),
+    (LegendOverLine, phases(10), True),
+    (ChangingSuptitle, phases(8), False),
+    (ImageWithColorbar, phases(8), True),
+    (lambda: ImageWithColorbar(moving_clim=True), phases(8), False),
+    (BarsAndScatter, phases(8), False),
+    (ThreeD, phases(6), True),
+    (PolarAndCartesian, phases(8), True),
+    (TwinsAndInset, phases(10), True),
+    (OverlappingAxes, phases(8), True),
+    (lambda: Layout("tight"), phases(8), False),
+    (lambda: Layout("constrained"), phases(8), False),
+    (ReAddedEachFrame, phases(5), False),
+]
+
+
+@pytest.mark.parametrize("make, params, must_blit", CASES,
+                         ids=lambda case: getattr(case, "__name__", None) if callable(case) else None)
+def test_blitted_frames_equal_full_draws(make, params, must_blit):
+    want, _ = render(make(), params, auto_blit=False)
+    got, prepared = render(make(), params, auto_blit=True, chunks=2)
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert np.array_equal(a, b), f"frame {i}: {np.count_nonzero(a != b)} values differ"
+    if must_blit:
+        assert prepared.incremental.enabled and prepared.incremental.partial_draws > len(params) // 3
+
+
+def test_a_change_matplotlib_does_not_see_never_makes_a_wrong_frame():
+    params = phases(12)
+    want, _ = render(MutatesInPlace(), params, auto_blit=False)
+    got, prepared = render(MutatesInPlace(), params, auto_blit=True)
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert np.array_equal(a, b), f"frame {i} differs"
+    assert not prepared.incremental.enabled  # the check caught it and switched to full draws
+
+
+def test_blitting_saves_drawing():
+    prepared = PreparedFigure.prepare(wave.WaveAnimation())
+    list(render_frames(prepared, enumerate(wave.param_by_frame(40))))
+    drawer = prepared.incremental
+    assert drawer.partial_draws >= 30 and drawer.full_draws <= 6
