@@ -73,11 +73,27 @@ class IncrementalDraw:
 
     # -- the frame ---------------------------------------------------------------------------
     def draw(self) -> None:
-        """Bring the canvas up to date for the current frame, exactly as ``canvas.draw()`` would."""
+        """Bring the canvas up to date for the current frame, exactly as ``canvas.draw()`` would.
+
+        Raises what ``canvas.draw()`` raises; anything else going wrong in the
+        blitting itself turns it off and the frame is drawn in full.
+        """
+        if self.enabled:
+            try:
+                self._draw_incrementally()
+                return
+            except Exception:
+                logger.warning("automatic blitting failed on this figure; drawing in full from now "
+                               "on", exc_info=True)
+                self.enabled = False
+        self.full_draws += 1
+        self.figure.canvas.draw()
+
+    def _draw_incrementally(self) -> None:
         changed = self._first_change()
         snap = self._snapshot
-        if not self.enabled or changed is None or snap is None or self._geometry() != snap.geometry:
-            self._full_draw(changed if self.enabled else None)
+        if changed is None or snap is None or self._geometry() != snap.geometry:
+            self._full_draw(changed)
             return
         if changed is not _NOTHING and self._point(changed) < snap.point:
             self._full_draw(changed)
@@ -202,7 +218,8 @@ class IncrementalDraw:
         return tuple(parts)
 
 
-#: "No painted artist changed": the frame is the restored buffer plus nothing... drawn from the end.
+#: No painted artist is stale: the frame is drawn from the saved point all the same (what
+#: matplotlib does not flag is then caught by the periodic comparison).
 _NOTHING = object()
 
 

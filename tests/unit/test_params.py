@@ -70,3 +70,19 @@ def test_chunk_size():
     assert choose_chunk_size(5, 4, 8) == 1
     assert choose_chunk_size(10**6, 2, 8) == 256
     assert choose_chunk_size(None, 2, 8) == 32
+
+
+def test_numpy_scalars_are_taken_where_parallel_animate_takes_numbers():
+    import numpy as np
+
+    from celery_animate.client import resolve_num_workers
+    from celery_animate.options import RenderOptions
+
+    params = [IndexedFrameParams(np.int64(i), i) for i in np.random.default_rng(3).permutation(5)]
+    pairs, count = finish(params, np.int32(5))
+    assert count == 5 and all(type(i) is int for i, _ in pairs)
+    options = RenderOptions(fps=np.float32(24), video_quality=np.int64(20),
+                            savefig_params={"dpi": np.int16(80)}, plotting_log_interval=np.uint8(5))
+    assert options.fps == 24 and type(options.video_quality) is int
+    assert resolve_num_workers(np.int64(3)) == 3
+    assert choose_chunk_size(np.int64(600), np.int64(2), np.int64(8)) == 38

@@ -2,8 +2,8 @@
 
 ``stream_video`` is sent with the job and encodes frames in order as they
 arrive; ``encode_video`` is the chord's callback and encodes only when the
-streaming encoder did not (it never ran, stepped aside, or died). A lock per
-job (:class:`EncodeLease`) makes sure one encoder publishes.
+streaming encoder did not (it never ran, stepped aside, or died). The job's
+encode lease (:class:`EncodeLease`) makes sure only one of them publishes.
 """
 
 from __future__ import annotations
