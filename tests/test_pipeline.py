@@ -120,9 +120,11 @@ def test_setup_must_return_a_figure(use_cluster, tmp_path):
 
 def test_bad_input_is_refused_before_enqueueing(use_cluster, tmp_path, redis_client):
     # Let earlier tests' jobs settle first, so their keys do not come and go meanwhile.
+    queues = [f"{queue}{level}" for queue in ("render", "gpu")
+              for level in ["", *(f":{n}" for n in range(1, 10))]]  # one list per priority
     wait_until(lambda: not redis_client.keys("celery_animate:job:*:lease")
                and not redis_client.keys("celery_animate:job:*:chunk:*")
-               and not redis_client.exists("unacked", "render", "gpu"), message="earlier jobs to settle")
+               and not redis_client.exists("unacked", *queues), message="earlier jobs to settle")
     before = set(redis_client.keys("*"))
     anim = BarCode()
     with pytest.raises(ValueError, match="fps must be a positive number"):

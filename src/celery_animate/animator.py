@@ -51,6 +51,7 @@ class Animator(AnimatorBase):
         reuse_figure_object: bool = True,
         preload_factor: int = 8,
         blit: bool = True,
+        priority: int = 0,
         settings: Settings | None = None,
     ) -> RenderResult:
         """Render the animation to ``output_file`` (H.264 MP4) and wait for it.
@@ -76,7 +77,7 @@ class Animator(AnimatorBase):
         )
         return client.make_video(self, output_file, param_by_frame, options, n_frames=n_frames,
                                  num_workers=num_workers, preload_factor=preload_factor,
-                                 disable_progress_bar=disable_progress_bar,
+                                 disable_progress_bar=disable_progress_bar, priority=priority,
                                  settings=settings or Settings.from_env())
 
     def submit(
@@ -96,12 +97,17 @@ class Animator(AnimatorBase):
         num_workers: int = -1,
         preload_factor: int = 8,
         blit: bool = True,
+        priority: int = 0,
         settings: Settings | None = None,
     ) -> RenderJob:
         """Enqueue the render on the configured cluster and return its :class:`RenderJob` at once.
 
         Needs ``CELERY_BROKER_URL`` (or ``settings``). ``num_workers`` and
-        ``preload_factor`` only size the chunks here. Raises ``ValueError``
+        ``preload_factor`` only size the chunks here. ``priority`` is Celery's
+        on Redis, 0 (served first, the default) to 9 (last): give interactive
+        renders 0 and nightly batches a higher number. Whatever the priority,
+        a job's later chunks step down behind other jobs' first ones, so a
+        short job never waits for a long one to finish rendering. Raises ``ValueError``
         for bad arguments or params, before anything is enqueued.
         """
         options = RenderOptions(
@@ -113,4 +119,4 @@ class Animator(AnimatorBase):
         )
         return client.submit(self, output_file, param_by_frame, options, n_frames=n_frames,
                              num_workers=num_workers, preload_factor=preload_factor,
-                             settings=settings or Settings.from_env())
+                             priority=priority, settings=settings or Settings.from_env())

@@ -63,6 +63,10 @@ def create_app(settings: Settings | None = None) -> Celery:
             "visibility_timeout": settings.visibility_timeout,
             "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
             "unacked_restore_throttle": 1,
+            # Ten priority levels per queue, 0 served first (see submit.chunk_priority).
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
         },
         task_track_started=True,
         worker_send_task_events=True,

@@ -39,7 +39,7 @@ def resolve_num_workers(num_workers: int) -> int:
 def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
                param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None,
                num_workers: int, preload_factor: int, disable_progress_bar: bool | None,
-               settings: Settings) -> RenderResult:
+               settings: Settings, priority: int = 0) -> RenderResult:
     """Render and wait: see :meth:`celery_animate.Animator.make_video`."""
     workers = resolve_num_workers(num_workers)
     if workers == 1:
@@ -47,7 +47,7 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
                              resolve_disable(disable_progress_bar))
     if settings.configured:
         job = submit_job(animator, output_file, param_by_frame, options, settings, n_frames=n_frames,
-                         workers_hint=workers, chunks_per_worker=preload_factor)
+                         workers_hint=workers, chunks_per_worker=preload_factor, priority=priority)
         return _follow_or_cancel(job, disable_progress_bar)
     # The workers are forked from here, so they can set up this very instance
     # while the params are still being staged.
@@ -67,7 +67,7 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
 
 def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],
            param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None,
-           num_workers: int, preload_factor: int, settings: Settings) -> RenderJob:
+           num_workers: int, preload_factor: int, settings: Settings, priority: int = 0) -> RenderJob:
     """Enqueue and return at once: see :meth:`celery_animate.Animator.submit`."""
     if not settings.configured:
         raise ConfigurationError(
@@ -76,7 +76,7 @@ def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],
         )
     return submit_job(animator, output_file, param_by_frame, options, settings, n_frames=n_frames,
                       workers_hint=resolve_num_workers(num_workers),
-                      chunks_per_worker=preload_factor)
+                      chunks_per_worker=preload_factor, priority=priority)
 
 
 def _follow_or_cancel(job: RenderJob, disable_progress_bar: bool | None,

@@ -20,11 +20,11 @@ from .app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, app_for
 from .base import AnimatorBase
 from .config import Settings
 from .connection import job_redis
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidArgument
 from .ids import new_job_id
 from .job import RenderJob
 from .loading import animator_path, check_allowed, pack_attrs
-from .options import RenderOptions
+from .options import RenderOptions, as_int
 from .params import (
     FrameIndexTracker,
     check_n_frames,
@@ -48,6 +48,7 @@ def submit_job(
     n_frames: int | None = None,
     workers_hint: int = 2,
     chunks_per_worker: int = 8,
+    priority: int = 0,
 ) -> RenderJob:
     """Validate and enqueue a render; return at once with its :class:`RenderJob`.
 
@@ -57,6 +58,9 @@ def submit_job(
     Raises ``ValueError``/``TypeError`` for bad params, ``ConfigurationError``
     for a cluster that cannot run this animator.
     """
+    priority = as_int(priority, "priority", minimum=0)
+    if priority > LOWEST_PRIORITY:
+        raise InvalidArgument(f"priority must be from 0 (first) to {LOWEST_PRIORITY} (last), got {priority}")
     path = animator_path(animator)
     if path.startswith("__main__:") and not settings.embedded:
         raise ConfigurationError(
@@ -84,7 +88,7 @@ def submit_job(
         total = tracker.finish(n_frames)
         spec = JobSpec(path, attrs, output, total, n_chunks, options)
         lifecycle.create(record, spec)
-        send_chord(app_for(settings), settings, job_id, n_chunks)
+        send_chord(app_for(settings), settings, job_id, n_chunks, priority, workers_hint)
     except BaseException as exc:
         lifecycle.abandon_submission(record, n_chunks, exc)
         raise
@@ -100,16 +104,34 @@ def _pack_chunk(chunk: list[tuple[int, Any]]) -> bytes:
         raise
 
 
-def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int) -> None:
+#: Celery's priorities on Redis: 0 is served first, 9 last.
+LOWEST_PRIORITY = 9
+
+
+def chunk_priority(priority: int, chunk_no: int, wave: int) -> int:
+    """The priority of a job's ``chunk_no``-th chunk: the job's own for its first ``wave`` chunks,
+    one step lower for each further wave, down to :data:`LOWEST_PRIORITY`.
+
+    So a short job's first chunks go ahead of a long job's later ones submitted
+    before them, instead of waiting for all of them.
+    """
+    return min(LOWEST_PRIORITY, priority + chunk_no // max(1, wave))
+
+
+def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int, priority: int = 0,
+               wave: int = 2) -> None:
+    """Send the job's streaming encoder and its chord of render chunks (see :func:`chunk_priority`)."""
     # The encoder starts first and encodes frames as they arrive; the chord's callback
     # then only has to encode if that streaming encoder never ran or died.
-    app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue).apply_async()
+    app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue,
+                  priority=priority).apply_async()
     header = [
-        app.signature(RENDER_TASK, args=(job_id, k), queue=settings.render_queue)
+        app.signature(RENDER_TASK, args=(job_id, k), queue=settings.render_queue,
+                      priority=chunk_priority(priority, k, wave))
         for k in range(n_chunks)
     ]
     callback = app.signature(ENCODE_TASK, args=(job_id,), queue=settings.encode_queue,
-                             immutable=True)
+                             immutable=True, priority=priority)
     callback.link_error(app.signature(CLEANUP_TASK, args=(job_id,),
                                       queue=settings.render_queue, immutable=True))
     chord(header, app=app)(callback)

@@ -33,9 +33,9 @@ def test_one_holder_at_a_time_and_generations_grow(record):
 
 
 def test_heartbeat_keeps_a_short_lease_alive(record):
-    lease = EncodeLease(record, ttl=0.3)
+    lease = EncodeLease(record, ttl=1.0)  # renewed every third of a second
     assert lease.acquire()
-    time.sleep(1.0)  # more than three lease times without any frame
+    time.sleep(3.5)  # more than three lease times without any frame
     lease.check()
     lease.release()
     assert not record.client.exists(lease.key)
