@@ -6,13 +6,14 @@
 The package is layered; each module imports only from the layers below it:
 
 1. values: ``errors``, ``config``, ``states``, ``ids``, ``wire`` (msgpack + numpy),
-   ``options``, ``params``, ``frames``, ``paths``, ``base`` (the animator contract)
+   ``ffmpeg_args``, ``options``, ``params``, ``frames``, ``paths``, ``base`` (the animator contract)
 2. storage: ``connection``, ``stores/`` (Redis, directory, memory), ``record``
    (a job's hash), ``lifecycle`` (the only place that changes state or deletes
    data, with its scripts in ``lua/``), ``spec``
 3. work: ``loading`` (animators over the wire), ``render`` (figures, the frame
-   loop), ``encode/`` (the encoder; ``pvio_adapter`` is the one module that knows
-   parallel-video-io's internals), ``worker_state``
+   loop), ``incremental`` (automatic blitting), ``encode/`` (the encoder;
+   ``pvio_adapter`` is the one module that knows parallel-video-io's internals),
+   ``watchdog``, ``worker_state``
 4. Celery: ``app`` (the app, routes, task names), ``tasks/`` (render, encode,
    periodic, probe)
 5. clients: ``job`` (:class:`RenderJob`), ``submit``, ``serial``, ``progress``,
