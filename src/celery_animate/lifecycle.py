@@ -22,6 +22,7 @@ from .record import JOB_INDEX, JobRecord
 from .spec import JobSpec
 from .states import CANCELLED, DONE, FAILED, QUEUED, RENDERING
 from .stores import FrameStore
+from .stores.base import index_batches
 
 #: Sorted set of the jobs that have not ended, scored by submission time; the watchdog reads it.
 ACTIVE_JOBS = "celery_animate:active"
@@ -128,6 +129,5 @@ def abandon_submission(record: JobRecord, n_chunks: int, exc: BaseException) -> 
 
 
 def _delete_staged(record: JobRecord, n_chunks: int) -> None:
-    for start in range(0, n_chunks, 1000):
-        keys = [record.chunk_key(k) for k in range(start, min(start + 1000, n_chunks))]
-        record.client.unlink(*keys)
+    for batch in index_batches(n_chunks, 1000):
+        record.client.unlink(*(record.chunk_key(k) for k in batch))
