@@ -51,7 +51,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def hardware_limit(workload: Workload, params: list, cores: int) -> dict:
+def hardware_limit(workload: Workload, params: list, cores: int, path: Path) -> dict:
     """(CPU seconds of a serial render + CPU seconds of the encode) / cores."""
     animator = workload.ours()
     start = cpu_seconds()
@@ -59,7 +59,7 @@ def hardware_limit(workload: Workload, params: list, cores: int) -> dict:
     render_cpu = cpu_seconds() - start
     start = cpu_seconds()
     pvio.write_frames_to_video(
-        "/tmp/celery-animate-bench-limit.mp4",
+        str(path),
         frames,
         FPS,
         mode="cpu",
@@ -285,15 +285,16 @@ def main(argv: list[str] | None = None) -> int:
                 "frames": len(params),
                 "raw_bytes": len(params) * height * width * 3,
                 "runs": {r: [] for r in RUNNERS},
-                "limit": hardware_limit(workload, params, cores),
+                "limit": hardware_limit(workload, params, cores, args.out / "limit.mp4"),
             }
             warm_extras, identical = [], []
             for repeat in range(args.repeats):
                 order = RUNNERS[repeat % 4 :] + RUNNERS[: repeat % 4]  # alternate who goes first
                 paths = {}
                 for runner in order:
-                    path = paths[runner] = (
-                        args.out / f"{workload.name.split(',')[0].split()[0].lower()}-{runner}.mp4")
+                    if runner == "funcanim" and repeat >= args.funcanim_repeats:
+                        continue
+                    path = paths[runner] = args.out / f"{WORKLOADS.index(workload)}-{runner}.mp4"
                     outcome = timed(runner, workload, params, path, args.workers, warm_cluster)
                     entry["runs"][runner].append(outcome["seconds"])
                     if runner == "warm":

@@ -12,6 +12,7 @@ def test_benchmark_smoke_run(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     report = (tmp_path / "results.md").read_text()
-    for workload in ["wave", "wave, blitted", "multi-panel", "GridSpec 2400x1800"]:
+    for workload in ["one line 640x480", "five panels 2000x400", "fourteen panels 2400x1800",
+                     "wave, animated_artists()"]:
         assert f"| {workload} |" in report
     assert not list(tmp_path.glob("*.mp4"))  # the runners' videos were checked, then removed

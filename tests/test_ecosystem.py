@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 import pytest
+import yaml
 from animators import BarCode, Slow, bar_params
 from helpers import decode, wait_until
 from workers import ROOT, stop
@@ -97,7 +98,8 @@ def test_flower_shows_the_jobs_tasks(cluster, tmp_path):
 
 
 def test_jobs_cancel_and_doctor_commands(cluster, tmp_path):
-    job = Slow(0.2).submit(tmp_path / "slow.mp4", bar_params(40), fps=5, settings=cluster.settings)
+    # 80 s of rendering: still running after two CLI calls on a slow machine; cancel ends it.
+    job = Slow(0.2).submit(tmp_path / "slow.mp4", bar_params(400), fps=5, settings=cluster.settings)
     listing = cli("jobs", env=cluster.env)
     assert listing.returncode == 0 and job.id in listing.stdout
     cancelled = cli("cancel", job.id, env=cluster.env)
@@ -134,3 +136,12 @@ def test_compose_file_is_valid():
     encode = proc.stdout[proc.stdout.index("\n  encode:"):proc.stdout.index("\n  flower:")]
     assert "- capabilities:\n            - gpu\n            - video\n            count: 1\n" \
            "            driver: nvidia" in encode
+    services = yaml.safe_load(proc.stdout)["services"]
+    for name in ["redis", "render", "encode", "flower", "web"]:
+        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    for name in ["render", "encode"]:  # a worker answers a ping under its own node name
+        assert f"inspect ping -d {name}@$" in " ".join(services[name]["healthcheck"]["test"])
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["web"]["command"][0] == "gunicorn"
+    assert "examples.webapp.app:app" in services["web"]["command"]

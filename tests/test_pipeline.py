@@ -215,3 +215,25 @@ def test_progress_bars_follow_rendering_and_encoding(use_cluster, tmp_path, caps
     err = capsys.readouterr().err
     assert "Rendering frames: 100%" in err and "16/16" in err
     assert "Encoding video: 100%" in err
+
+
+def test_the_poster_frame_is_there_while_the_job_runs(use_cluster, tmp_path, redis_client):
+    import io
+
+    from animators import Slow
+    from PIL import Image
+
+    from celery_animate.frames import poster_png
+
+    params = bar_params(30)
+    job = Slow(0.1).submit(tmp_path / "poster.mp4", params, fps=10, num_workers=2, preload_factor=2)
+    wait_until(lambda: job.poster() is not None, message="the poster frame")
+    assert job.progress().state in ("queued", "rendering", "encoding")  # the video is not made yet
+    poster = job.poster()
+    first = serial_frames(BarCode(), params[:1])[0]
+    assert poster == poster_png(first)
+    assert Image.open(io.BytesIO(poster)).size == (256, 128)  # already under 320 pixels a side
+    job.wait(timeout=120)
+    # What the record holds is input from a stranger: anything but a PNG is not a poster.
+    redis_client.hset(f"celery_animate:job:{job.id}", "poster", b"<script>alert(1)</script>")
+    assert job.poster() is None

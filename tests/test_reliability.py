@@ -10,7 +10,7 @@ from animators import BarCode, CrashOnce, Grows, SetupFails, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 
 from celery_animate import RenderFailed
-from celery_animate.app import app_for
+from celery_animate.celery_app import app_for
 
 pytestmark = pytest.mark.cluster
 
@@ -35,7 +35,7 @@ def test_whole_render_worker_killed_and_restarted(use_cluster, extra_workers, tm
     fast_redelivery = {"CELERY_ANIMATE_VISIBILITY_TIMEOUT": "2"}
     first = extra_workers("render-restart", "doomed", concurrency=2, **fast_redelivery)
     params = bar_params(48)
-    job = Slow(0.05).submit(tmp_path / "restart.mp4", params, fps=10, num_workers=2,
+    job = Slow(0.15).submit(tmp_path / "restart.mp4", params, fps=10, num_workers=2,
                             preload_factor=4, video_quality=10, settings=settings)
     wait_until(lambda: job.progress().rendered >= 8, message="rendering to start")
     os.killpg(first.pid, signal.SIGKILL)  # main process and pool, no goodbye

@@ -22,7 +22,7 @@ from celery_animate import (
     Settings,
     lifecycle,
 )
-from celery_animate.app import RENDER_TASK, app_for
+from celery_animate.celery_app import RENDER_TASK, app_for
 from celery_animate.connection import job_redis
 from celery_animate.embedded.redis_server import RedisServer, free_port
 from celery_animate.loading import pack_attrs

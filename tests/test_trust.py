@@ -18,7 +18,14 @@ from helpers import assert_video, serial_frames, wait_until
 from workers import start_worker, stop
 
 from celery_animate import InvalidArgument, OutputPathRefused, RenderFailed, RenderJob, lifecycle, wire
-from celery_animate.app import CLEANUP_TASK, ENCODE_TASK, PERIODIC_TASK, RENDER_TASK, STREAM_TASK, app_for
+from celery_animate.celery_app import (
+    CLEANUP_TASK,
+    ENCODE_TASK,
+    PERIODIC_TASK,
+    RENDER_TASK,
+    STREAM_TASK,
+    app_for,
+)
 from celery_animate.connection import job_redis
 from celery_animate.ids import new_job_id
 from celery_animate.loading import pack_attrs

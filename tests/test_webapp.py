@@ -23,8 +23,9 @@ def webapp(cluster, tmp_path):
     port = free_port()
     env = {**cluster.env, "CELERY_ANIMATE_WEB_OUTPUT": str(tmp_path / "videos")}
     log = tmp_path / "web.log"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "examples.webapp.app", "run", "--port", str(port)],
+    server = subprocess.Popen(  # the production server docker-compose.yml runs it with
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "examples.webapp.app:app"],
         env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
     def up():
@@ -79,6 +80,14 @@ def test_pick_render_watch_progress_and_play(webapp, browser):
 
     WebDriverWait(browser, 120, poll_frequency=0.1).until(finished)
     assert seen[-1] == 100 and seen == sorted(seen)  # the bar only moves forward
+    # The first frame is the video's poster: a thumbnail 320 pixels wide, served by the app.
+    # (That it is there while the job runs is checked in test_pipeline, with a slow job: this
+    # one may finish between two polls of the page.)
+    width = WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const v = document.getElementById('video'); if (!v.poster) return null;"
+        "const i = new Image(); i.src = v.poster;"
+        "return i.complete && i.naturalWidth ? i.naturalWidth : null;"))
+    assert width == 320
     duration = WebDriverWait(browser, 30).until(lambda d: d.execute_script(
         "const v = document.getElementById('video');"
         "return v.readyState >= 1 && !v.hidden ? v.duration : null;"))

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from celery_animate import Settings
-from celery_animate.app import app_for
+from celery_animate.celery_app import app_for
 from celery_animate.embedded.redis_server import RedisServer
 
 TESTS = Path(__file__).parent

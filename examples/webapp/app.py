@@ -16,7 +16,7 @@ from pathlib import Path
 
 from flask import Flask, abort, jsonify, render_template, request, send_file
 
-from celery_animate import JobNotFound, RenderJob, Settings
+from celery_animate import InvalidArgument, JobNotFound, RenderJob, Settings
 from examples.metrics_dashboard import MetricsDashboard
 from examples.metrics_dashboard import param_by_frame as dashboard_params
 from examples.multi_panel import MultiPanelAnimation
@@ -61,22 +61,42 @@ def create_job():
     return jsonify(id=job.id), 202
 
 
+def job_named(job_id: str) -> RenderJob:
+    """The job a URL names; 404 when the id is malformed (no job has it)."""
+    try:
+        return RenderJob(job_id)
+    except InvalidArgument:
+        abort(404)
+
+
 @app.get("/jobs/<job_id>")
 def job_status(job_id: str):
     try:
-        progress = RenderJob(job_id).progress()
+        progress = job_named(job_id).progress()
     except JobNotFound:
         abort(404)
     done = progress.rendered + progress.encoded
     return jsonify(state=progress.state, rendered=progress.rendered, encoded=progress.encoded,
                    total=progress.total, percent=round(100 * done / (2 * progress.total), 1),
+                   poster=f"/jobs/{job_id}/poster.png" if progress.rendered else None,
                    video=f"/videos/{job_id}.mp4" if progress.state == "done" else None)
+
+
+@app.get("/jobs/<job_id>/poster.png")
+def poster(job_id: str):
+    """The first frame, shown while the rest is rendered."""
+    png = job_named(job_id).poster()  # None before the first frame, or for an unknown job
+    if png is None:
+        abort(404)
+    response = app.response_class(png, mimetype="image/png")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @app.get("/videos/<job_id>.mp4")
 def video(job_id: str):
     try:
-        result = RenderJob(job_id).wait(timeout=0)
+        result = job_named(job_id).wait(timeout=0)
     except (JobNotFound, TimeoutError):
         abort(404)
     path = Path(result.output).resolve()

@@ -11,44 +11,84 @@ The package is layered; each module imports only from the layers below it:
    (a job's hash), ``lifecycle`` (the only place that changes state or deletes
    data, with its scripts in ``lua/``), ``spec``
 3. work: ``loading`` (animators over the wire), ``render`` (figures, the frame
-   loop), ``incremental`` (automatic blitting), ``encode/`` (the encoder;
+   loop), ``incremental`` (automatic blitting), ``extents`` (where an artist
+   paints), ``paint_order`` (what a full draw paints), ``encode/`` (the encoder;
    ``pvio_adapter`` is the one module that knows parallel-video-io's internals),
    ``watchdog``, ``worker_state``
-4. Celery: ``app`` (the app, routes, task names), ``tasks/`` (render, encode,
+4. Celery: ``celery_app`` (the app, routes, task names), ``tasks/`` (render, encode,
    periodic, probe)
 5. clients: ``job`` (:class:`RenderJob`), ``submit``, ``serial``, ``progress``,
    ``embedded/`` (private Redis, forked worker), ``client``, ``animator``
-6. commands: ``doctor``, ``cli``
+6. commands: ``doctor``, ``commands``, ``cli``
 """
 
-from .animator import Animator
-from .app import app, create_app
-from .config import Settings
-from .embedded.cluster import EmbeddedCluster
-from .errors import (
-    AnimatorNotAllowed,
-    CeleryAnimateError,
-    ConfigurationError,
-    DiskFull,
-    EncodeIncomplete,
-    FigureSizeChanged,
-    FrameIndexError,
-    FramesMissing,
-    FrameTooLarge,
-    InvalidArgument,
-    InvalidFrame,
-    JobCancelled,
-    JobNotFound,
-    JobStalled,
-    OutputPathRefused,
-    RenderFailed,
-    TaskKilled,
-    UnpackableError,
-    WorkerLost,
-)
-from .job import RenderJob
-from .options import Progress, RenderResult
-from .params import IndexedFrameParams
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+#: Where each public name lives. They are imported on first use (PEP 562), so that
+#: ``celery-animate --help`` and a web app that only enqueues do not pay for matplotlib
+#: and Celery at import time.
+_EXPORTS = {
+    "Animator": "animator",
+    "app": "celery_app",
+    "create_app": "celery_app",
+    "Settings": "config",
+    "EmbeddedCluster": "embedded.cluster",
+    "RenderJob": "job",
+    "Progress": "options",
+    "RenderResult": "options",
+    "IndexedFrameParams": "params",
+    **{name: "errors" for name in (
+        "AnimatorNotAllowed", "CeleryAnimateError", "ConfigurationError", "DiskFull",
+        "EncodeIncomplete", "FigureSizeChanged", "FrameIndexError", "FramesMissing",
+        "FrameTooLarge", "InvalidArgument", "InvalidFrame", "JobCancelled", "JobNotFound",
+        "JobStalled", "OutputPathRefused", "RenderFailed", "TaskKilled", "UnpackableError",
+        "WorkerLost")},
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'celery_animate' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .animator import Animator
+    from .celery_app import app, create_app
+    from .config import Settings
+    from .embedded.cluster import EmbeddedCluster
+    from .errors import (
+        AnimatorNotAllowed,
+        CeleryAnimateError,
+        ConfigurationError,
+        DiskFull,
+        EncodeIncomplete,
+        FigureSizeChanged,
+        FrameIndexError,
+        FramesMissing,
+        FrameTooLarge,
+        InvalidArgument,
+        InvalidFrame,
+        JobCancelled,
+        JobNotFound,
+        JobStalled,
+        OutputPathRefused,
+        RenderFailed,
+        TaskKilled,
+        UnpackableError,
+        WorkerLost,
+    )
+    from .job import RenderJob
+    from .options import Progress, RenderResult
+    from .params import IndexedFrameParams
 
 __version__ = "0.1.0"
 

@@ -13,6 +13,7 @@ from typing import Any
 from .base import AnimatorBase
 from .config import Settings
 from .embedded.cluster import EmbeddedCluster
+from .encode.pvio_adapter import require_pvio
 from .errors import ConfigurationError, InvalidArgument
 from .job import RenderJob
 from .loading import animator_path, pack_attrs
@@ -42,6 +43,8 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
                settings: Settings, priority: int = 0) -> RenderResult:
     """Render and wait: see :meth:`celery_animate.Animator.make_video`."""
     workers = resolve_num_workers(num_workers)
+    if workers == 1 or not settings.configured:
+        require_pvio()  # this machine encodes: say what to install before rendering anything
     if workers == 1:
         return render_serial(animator, output_file, param_by_frame, n_frames, options, settings,
                              resolve_disable(disable_progress_bar))

@@ -50,7 +50,7 @@ class Settings:
     max_deliveries: int = 3
     #: Seconds a rendering or encoding job may make no progress before the watchdog fails it.
     stall_timeout: int = 600
-    #: Automatic blitting (redraw from the first changed artist); False draws every frame in full.
+    #: Automatic blitting (redraw only what update() changed); False draws every frame in full.
     auto_blit: bool = True
     #: Largest frame, in pixels (width x height after padding), a worker renders or encodes.
     max_frame_pixels: int = 7680 * 4320

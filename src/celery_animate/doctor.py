@@ -6,9 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .app import PROBE_TASK, app_for
+from .celery_app import PROBE_TASK, app_for
 from .config import Settings
 from .connection import job_redis
+from .embedded.redis_server import find_redis_server
+from .encode.pvio_adapter import installed
 from .ids import new_job_id
 from .stores import open_frame_store
 
@@ -89,8 +91,20 @@ CHECKS: list[tuple[str, Callable[[Settings, object], str]]] = [
 ]
 
 
+#: What to do, after the error, when a check fails with a message that does not say.
+ADVICE = {
+    "broker": "start Redis there, or fix CELERY_BROKER_URL (unset it to use the embedded default)",
+    "result backend": "start Redis there, or fix CELERY_RESULT_BACKEND",
+    "frame store": "fix CELERY_ANIMATE_FRAME_STORE on the workers: a redis:// URL, or a file:// "
+                   "directory that every worker shares",
+    "workers": "start them with `celery -A celery_animate worker -Q render` and `-Q gpu`",
+    "encoder": "see the encode workers' logs",
+}
+
+
 def run_checks(settings: Settings) -> list[Check]:
-    """Every check, in order; a check that needs a failed one is reported as skipped."""
+    """Every check of a configured cluster, in order; a check that needs a failed one is
+    reported as skipped. Each problem's detail ends with what to do."""
     app = app_for(settings)
     results: list[Check] = []
     for name, check in CHECKS:
@@ -100,5 +114,36 @@ def run_checks(settings: Settings) -> list[Check]:
         try:
             results.append(Check(name, True, check(settings, app)))
         except Exception as exc:
-            results.append(Check(name, False, str(exc) or type(exc).__name__))
+            detail = str(exc) or type(exc).__name__
+            if not any(what_to_do in detail for what_to_do in ("install", "start one", "set ")):
+                detail = f"{detail.rstrip('.')}; {ADVICE[name]}"
+            results.append(Check(name, False, detail))
     return results
+
+
+def embedded_checks() -> list[Check]:
+    """What the embedded default needs on this machine: a redis-server, the encoder, ffmpeg."""
+    checks = []
+    try:
+        checks.append(Check("redis-server", True, find_redis_server()))
+    except FileNotFoundError as exc:
+        checks.append(Check("redis-server", False, str(exc)))
+    if installed("pvio"):
+        checks.append(Check("encoder", True, "parallel-video-io is installed"))
+    else:
+        checks.append(Check("encoder", False, "parallel-video-io is not installed, so videos cannot "
+                            "be encoded here: install it with `pip install 'celery-animate[encode]'`"))
+    checks.append(_ffmpeg())
+    return checks
+
+
+def _ffmpeg() -> Check:
+    if not installed("imageio_ffmpeg"):
+        return Check("ffmpeg", False, "imageio-ffmpeg is not installed: it comes with "
+                     "`pip install 'celery-animate[encode]'`")
+    import imageio_ffmpeg  # only here: finding the binary is all doctor needs it for
+
+    try:
+        return Check("ffmpeg", True, imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError as exc:
+        return Check("ffmpeg", False, f"{exc}: install ffmpeg, or set IMAGEIO_FFMPEG_EXE to one")

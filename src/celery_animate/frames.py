@@ -8,6 +8,7 @@ reaches the video unchanged.
 
 from __future__ import annotations
 
+import io
 import numbers
 from typing import Any
 
@@ -15,6 +16,7 @@ import msgpack
 import numpy as np
 import zstandard
 from matplotlib.figure import Figure
+from PIL import Image
 
 from .errors import FrameTooLarge, InvalidArgument, InvalidFrame
 
@@ -125,3 +127,25 @@ def unpack_frame(payload: bytes, max_pixels: int = 7680 * 4320) -> np.ndarray:
     if len(raw) != expected:
         raise InvalidFrame(f"a stored frame holds {len(raw)} bytes of pixels, not {expected}")
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+
+
+#: A poster frame's longest side in pixels, and the most bytes a client accepts for one.
+POSTER_SIDE = 320
+POSTER_MAX_BYTES = 1 << 20
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def poster_png(frame: np.ndarray, side: int = POSTER_SIDE) -> bytes:
+    """A small PNG of ``frame`` (RGB), at most ``side`` pixels on its longest side."""
+    image = Image.fromarray(frame)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def checked_poster(data: bytes | None) -> bytes | None:
+    """``data`` if it looks like a poster PNG (signature, at most POSTER_MAX_BYTES), else None."""
+    if data is None or len(data) > POSTER_MAX_BYTES or not data.startswith(_PNG_SIGNATURE):
+        return None
+    return data

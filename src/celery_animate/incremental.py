@@ -1,75 +1,119 @@
-"""Automatic blitting: redraw only from the first artist ``update()`` changed, pixel for pixel.
+"""Automatic blitting: redraw only the regions ``update()`` changed, pixel for pixel.
 
-A full ``Figure.draw`` paints the figure patch, then each top-level artist
-(axes, figure texts, legends) in z-order, and each plain 2D axes paints its
-patch and then its children in z-order. Agg paints straight into one buffer,
-so the buffer just before a given artist is drawn depends only on what came
-before it. :class:`IncrementalDraw` keeps a copy of the buffer as it was just
-before the first artist that changed (found by matplotlib's ``stale`` flags),
-and per frame restores it and lets the real ``Figure.draw`` run with every
-earlier artist's ``draw`` turned into a no-op. The result is the full draw's
-result, provided nothing before that point changed.
+A full ``Figure.draw`` paints a fixed sequence of *units*: the top-level
+artists in z-order, where each plain 2D axes is opened up into its patch and
+its children in z-order, and each of its axes into tick lines, grid lines and
+labels. Agg paints straight into one buffer, so a pixel's final value depends
+only on the units that paint over it, in that order.
+
+Per frame, :class:`IncrementalDraw` finds the units ``update()`` changed
+(matplotlib's ``stale`` flags, plus what matplotlib changes without flagging:
+color-mapped data, annotation targets, axis labels) and the boxes they
+painted before and paint now (:mod:`celery_animate.extents`). Changes whose
+boxes touch form a group. Each group's region is restored from a *snapshot*,
+the buffer just before the group's first unit was painted in the last full
+draw; every unit from there on that paints into the region is drawn again, in
+paint order; the region is copied into the previous frame. That is exactly a
+full draw's pixels: nothing earlier changed there (each snapshot remembers
+where earlier units changed since it was taken), and nothing that paints
+there was left out.
 
 Whenever that cannot be shown, the frame is a full draw: the figure's size,
-dpi, the set or order of artists, any axes' position or view limits changed
-(before or during the draw: layout engines move axes), or the first change
-lies before the saved point. Changes matplotlib does not flag (an array
-mutated in place) are caught by comparing a blitted frame with a full draw at
-the first blitted frame of every chunk and every ``check_every`` frames; one
-difference switches the figure to full draws for good.
+dpi or patch, the set or order of axes, any axes' position, view limits,
+frame or axis (ticks, labels) changed, also through the layout engine; an
+axes drawn whole (3D, polar, or plain axes that add and remove artists every
+frame, such as contours) painted outside the room it was given; a snapshot
+does not cover its region or is stale there. Changes matplotlib does not
+flag and this module does not look for (an array mutated in place) are
+caught by comparing a blitted frame with a full draw: the figure's first
+blitted frame and every ``check_every``-th after it, counted across chunks
+and jobs (the figure outlives them in its worker process). The compared
+frame is the full draw, and one difference switches the figure to full draws
+for good.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes._base import _AxesBase
+from matplotlib.axis import Axis
+from matplotlib.collections import Collection
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .extents import EMPTY, Box, clip_box, paint_boxes, union
+from .paint_order import (
+    PLACED_WHILE_DRAWN,
+    PROJECTED_3D,
+    Unit,
+    axis_looks,
+    children_of,
+    is_3d,
+    is_plain_axes,
+    record_paint_order,
+    unflagged,
+    view_3d,
+)
 
 logger = logging.getLogger(__name__)
 
-#: ``(top-level artist index, child index or -1)`` in the order a full draw paints them.
-Point = tuple[int, int]
+#: Extra pixels a snapshot keeps around its region, so a region that grows a little (a
+#: longer title) is still covered.
+SNAPSHOT_MARGIN = 24
+#: Extra pixels around the region of axes drawn whole (3D, polar), whose extent is known only
+#: after they are drawn.
+UNIT_AXES_MARGIN = 16
 
 
-def _is_plain_axes(artist: Artist) -> bool:
-    """Axes whose ``draw`` is matplotlib's base one: children drawn one by one in z-order.
+@dataclass
+class _Group:
+    """Changed units whose regions touch: restored and redrawn together."""
 
-    3D and polar axes override it, so they are redrawn whole when they change.
-    """
-    return isinstance(artist, _AxesBase) and type(artist).draw is _AxesBase.draw
+    first: int  # index of its first unit in paint order
+    region: Box
+    members: list[int] = field(default_factory=list)
 
 
 @dataclass
 class _Snapshot:
-    point: Point
-    region: Any  # the canvas buffer just before the artist at ``point`` was drawn
-    geometry: tuple
+    box: Box  # where it holds pixels
+    pixels: np.ndarray
+    #: Where each earlier unit that changed since it was taken has painted, by unit index.
+    dirty: dict[int, Box] = field(default_factory=dict)
 
 
 class IncrementalDraw:
-    """Draws one figure's frames, each time from the first changed artist on."""
+    """Draws one figure's frames, each time redrawing only what changed."""
 
     def __init__(self, figure: Figure, check_every: int = 32):
         self.figure = figure
         self.check_every = check_every
         self.enabled = True
-        self._top: list[Artist] = []  # top-level artists in the order the last full draw painted them
-        self._children: dict[int, list[Artist]] = {}  # plain axes' children, likewise
-        self._snapshot: _Snapshot | None = None
+        self._units: list[Unit] = []
+        self._index: dict[int, int] = {}  # id(artist) -> unit index
+        self._geometry: tuple | None = None
+        self._axis_looks: dict[int, tuple] = {}
+        #: Plain axes that add or remove artists as they go (contours, surfaces): drawn whole.
+        self._whole: set[int] = set()
+        self._children: dict[int, tuple[int, ...]] = {}  # opened axes' children, by id
+        self._axes_by_id: dict[int, Artist] = {}
+        self._frames_3d: list[tuple[int, Box]] = []
+        self._snapshots: dict[int, _Snapshot] = {}  # keyed by id of the unit painted right after
+        #: Units that have led a group, by id, with the group's latest region: each full draw
+        #: snapshots the buffer just before each of them.
+        self._leaders: dict[int, Box] = {}
+        self._frame: np.ndarray | None = None  # the last frame, RGBA
         self._check_next = True
         self._since_check = 0
         #: Frames drawn each way, for the benchmark and tests.
         self.full_draws = 0
         self.partial_draws = 0
-
-    def start_chunk(self) -> None:
-        """A new chunk begins: its first blitted frame is compared with a full draw."""
-        self._check_next = True
 
     # -- the frame ---------------------------------------------------------------------------
     def draw(self) -> None:
@@ -86,142 +130,275 @@ class IncrementalDraw:
                 logger.warning("automatic blitting failed on this figure; drawing in full from now "
                                "on", exc_info=True)
                 self.enabled = False
+                self._snapshots.clear()
+                self._frame = None
         self.full_draws += 1
         self.figure.canvas.draw()
 
     def _draw_incrementally(self) -> None:
-        changed = self._first_change()
-        snap = self._snapshot
-        if changed is None or snap is None or self._geometry() != snap.geometry:
-            self._full_draw(changed)
+        if self._frame is None or self.figure.patch.stale:
+            self._full_draw()
             return
-        if changed is not _NOTHING and self._point(changed) < snap.point:
-            self._full_draw(changed)
+        reshaped = {key for key, children in self._children.items()
+                 if key not in self._whole and children != children_of(self._axes_by_id[key])}
+        if reshaped:
+            self._whole |= reshaped  # artists added or removed: such axes are drawn whole
+            self._full_draw()
             return
-        geometry = snap.geometry
-        self._partial_draw(snap)
-        if self._geometry() != geometry:  # a layout engine or an aspect moved something
-            self._full_draw(None)
+        changed = self._changed()
+        if changed is None:
+            self._full_draw()
             return
+        if changed:
+            self._lay_out()
+        if self._measure() != self._geometry:
+            self._full_draw()
+            return
+        if changed:
+            renderer = self.figure.canvas.get_renderer()
+            size = self._frame.shape[:2]
+            now = {i: self._preview(i, renderer) for i in changed}
+            changed = [i for i in changed if self._units[i].boxes or now[i]]  # empty texts
+            groups = self._groups(changed, now)
+            if not self._snapshots_fit(groups):
+                self._full_draw()
+                return
+            self._partial_draw(groups, now)
+            drawn = {i: paint_boxes(self._units[i].artist, renderer, *size)
+                     if isinstance(self._units[i].artist, PLACED_WHILE_DRAWN) else now[i]
+                     for i in changed}
+            if not all(group.region.contains(box) for group in groups for i in group.members
+                       for box in drawn[i]):
+                self._full_draw()  # drawing moved something out of its region (a 3D view turned)
+                return
+            self._record_changes(changed, drawn)
+        self.partial_draws += 1
         self._since_check += 1
         if self._check_next or self._since_check >= self.check_every:
             self._verify()
 
-    def _full_draw(self, snapshot_before: Artist | object | None) -> None:
-        """``canvas.draw()``, recording the paint order and, if asked, the buffer as it was just
-        before ``snapshot_before`` was painted."""
+    def _lay_out(self) -> None:
+        """What ``Figure.draw`` does before it paints: run the layout engine, apply aspects."""
+        figure = self.figure
+        engine = figure.get_layout_engine()
+        if figure.axes and engine is not None:
+            with contextlib.suppress(ValueError):  # as in Figure.draw: a layout that cannot be made
+                engine.execute(figure)
+        renderer = figure.canvas.get_renderer()
+        for axes in figure.axes:
+            locator = axes.get_axes_locator()
+            axes.apply_aspect(locator(axes, renderer) if locator else None)
+
+    # -- full draws ----------------------------------------------------------------------------
+    def _full_draw(self) -> None:
+        """``canvas.draw()``, recording the units in paint order and snapshots before each leader."""
         self.full_draws += 1
         canvas = self.figure.canvas
-        top: list[Artist] = []
-        children: dict[int, list[Artist]] = {}
-        captured: list[Any] = []
-        geometry = self._geometry()
-
-        def recorder(artist: Artist, painted: list[Artist]):
-            original = artist.draw
-
-            def draw(renderer, *args, **kwargs):
-                if artist is snapshot_before and not captured:
-                    captured.append(canvas.copy_from_bbox(self.figure.bbox))
-                painted.append(artist)
-                return original(renderer, *args, **kwargs)
-            return draw
-
-        wrapped = []
-        for artist in self.figure.get_children()[1:]:  # [0] is the figure patch
-            wrapped.append(artist)
-            artist.draw = recorder(artist, top)
-            if _is_plain_axes(artist):
-                painted = children.setdefault(id(artist), [])
-                for child in artist.get_children():
-                    if child is not artist.patch:
-                        wrapped.append(child)
-                        child.draw = recorder(child, painted)
-        try:
-            canvas.draw()
-        finally:
-            for artist in wrapped:
-                artist.__dict__.pop("draw", None)
-        self._top, self._children = top, children
-        self._snapshot = None
-        if captured and self._geometry() == geometry:
-            self._snapshot = _Snapshot(self._point(snapshot_before), captured[0], geometry)
-
-    def _partial_draw(self, snap: _Snapshot) -> None:
-        self.partial_draws += 1
-        top_index, child_index = snap.point
-        skipped: list[Artist] = [self.figure.patch, *self._top[:top_index]]
-        if child_index >= 0:
-            axes = self._top[top_index]
-            skipped += [axes.patch, *self._children[id(axes)][:child_index]]
-        canvas = self.figure.canvas
+        geometry = self._measure()
+        units, snapshots = record_paint_order(self.figure, self._opens, self._leaders)
+        self._units, self._snapshots = units, {}
+        self._index = {id(unit.artist): i for i, unit in enumerate(units)}
+        self._geometry = self._measure()
+        buffer = np.asarray(canvas.buffer_rgba())
+        self._frame = buffer.copy()
+        if self._geometry != geometry:
+            return  # the draw moved things: snapshots taken on the way are not trustworthy
         renderer = canvas.get_renderer()
-        for artist in skipped:
-            artist.draw = _no_draw
-        try:
-            canvas.restore_region(snap.region)
-            self.figure.draw(renderer)
-        finally:
-            for artist in skipped:
-                artist.__dict__.pop("draw", None)
+        height, width = buffer.shape[:2]
+        for unit in units:
+            unit.boxes = paint_boxes(unit.artist, renderer, height, width)
+            unit.unflagged = unflagged(unit.artist)
+        self._frames_3d = self._find_frames_3d(renderer, height, width)
+        self._axis_looks = {id(axis): axis_looks(axis) for axis in self._axes_axes()}
+        opened = [artist for artist in self.figure.get_children()[1:] if self._opens(artist)]
+        self._axes_by_id = {id(axes): axes for axes in opened}
+        self._children = {id(axes): children_of(axes) for axes in opened}
+        for key, pixels in snapshots.items():
+            box = self._snapshot_box(self._index[key], height, width)
+            self._snapshots[key] = _Snapshot(box, pixels[box.slices].copy())
+
+    def _snapshot_box(self, index: int, height: int, width: int) -> Box:
+        """What a snapshot before ``units[index]`` keeps: where that unit, its axes and the last
+        group it led paint."""
+        unit = self._units[index]
+        box = union(unit.boxes).union(self._leaders.get(id(unit.artist), EMPTY))
+        if unit.parent is not None:
+            box = box.union(_bbox_box(unit.parent, height, width))
+        return box.grown(SNAPSHOT_MARGIN, height, width)
 
     def _verify(self) -> None:
         """Compare the blitted frame with a full draw; on any difference, blit no more."""
         self._check_next, self._since_check = False, 0
         canvas = self.figure.canvas
         blitted = np.array(canvas.buffer_rgba(), copy=True)
-        snap = self._snapshot
-        self._full_draw(None)
-        self._snapshot = snap
+        self.full_draws += 1
+        canvas.draw()
         if not np.array_equal(blitted, np.asarray(canvas.buffer_rgba())):
             self.enabled = False
-            self._snapshot = None
+            self._snapshots.clear()
+            self._frame = None
             logger.warning("automatic blitting gave a frame different from a full draw (a change "
                            "matplotlib does not flag, such as an array mutated in place); this "
                            "figure is drawn in full from now on")
 
-    # -- what changed, and where --------------------------------------------------------------
-    def _first_change(self) -> Artist | object | None:
-        """The earliest painted artist that is stale; :data:`_NOTHING` when none is; ``None``
-        when it cannot be pinned down (nothing painted yet, or the figure patch changed)."""
-        if not self._top or self.figure.patch.stale:
+    # -- what changed, and where ----------------------------------------------------------------
+    def _changed(self) -> list[int] | None:
+        """Indices of the stale units, in paint order; ``None`` when a change is not one of units
+        (a stale axes with no stale child)."""
+        if any(axis.stale or axis_looks(axis) != self._axis_looks.get(id(axis))
+               for axis in self._axes_axes()):
+            return None  # new ticks or labels can move the title and the layout
+        # An axis's parts are stale after most draws (each draw positions them), so the
+        # axis itself speaks for them.
+        changed = [i for i, unit in enumerate(self._units) if unit.owner is None and (
+            unit.artist.stale or unflagged(unit.artist) != unit.unflagged)]
+        projected = {id(self._units[i].parent) for i in changed if is_3d(self._units[i].parent)
+                     and isinstance(self._units[i].artist, (Collection, Patch))}
+        if projected:
+            self._whole |= projected
             return None
-        for artist in self._top:
-            if not artist.stale:
+        parents = {id(self._units[i].parent) for i in changed if self._units[i].parent is not None}
+        for artist in self.figure.get_children()[1:]:
+            if self._opens(artist) and artist.stale and id(artist) not in parents:
+                return None
+        return changed
+
+    def _groups(self, changed: list[int], now: dict[int, tuple[Box, ...]]) -> list[_Group]:
+        """Changed units merged while their regions (then and now) touch, in paint order."""
+        size = self._frame.shape[:2]
+        groups = []
+        for i in changed:
+            region = union((*self._units[i].boxes, *now[i]))
+            if self._drawn_whole(i):
+                # Some room to move keeps frames partial while a 3D view turns.
+                region = region.grown(UNIT_AXES_MARGIN, *size)
+            groups.append(_Group(i, region, [i]))
+        merged = True
+        while merged:
+            merged = False
+            for a in range(len(groups)):
+                for b in range(a + 1, len(groups)):
+                    if groups[a].region.intersects(groups[b].region):
+                        groups[a] = _Group(groups[a].first, groups[a].region.union(groups[b].region),
+                                           groups[a].members + groups[b].members)
+                        del groups[b]
+                        merged = True
+                        break
+                if merged:
+                    break
+        for group in groups:
+            self._leaders[id(self._units[group.first].artist)] = group.region
+        return groups
+
+    def _preview(self, index: int, renderer) -> tuple[Box, ...]:
+        """Where a changed unit will paint, as far as can be told before drawing it: axes drawn
+        whole and anything a 3D view projects are known only once drawn, so the first are
+        taken where they were (with room around, see _groups) and the second anywhere their
+        clip allows; the drawn result is checked against the region afterwards."""
+        unit = self._units[index]
+        size = self._frame.shape[:2]
+        if self._drawn_whole(index):
+            return unit.boxes
+        if isinstance(unit.artist, PROJECTED_3D):
+            return (clip_box(unit.artist, *size),)
+        return paint_boxes(unit.artist, renderer, *size)
+
+    def _drawn_whole(self, index: int) -> bool:
+        """Whether the unit is axes drawn whole (3D, polar): where they paint is costly to
+        find out, and known only once they are drawn (the view may turn)."""
+        return isinstance(self._units[index].artist, _AxesBase)
+
+    def _find_frames_3d(self, renderer, height: int, width: int) -> list[tuple[int, Box]]:
+        """Per opened 3D axes: the index of its first unit drawn after its panes, grids and
+        axes, and where those paint (the axes' own box)."""
+        frames = []
+        for axes in self.figure.get_children()[1:]:
+            if not (self._opens(axes) and is_3d(axes)):
                 continue
-            kids = self._children.get(id(artist))
-            if kids is None or artist.patch.stale:
-                return artist
-            return next((child for child in kids if child.stale), artist)
-        return _NOTHING
+            own = [i for i, unit in enumerate(self._units) if unit.parent is axes]
+            data = [i for i in own if self._units[i].artist is not axes.patch
+                    and not isinstance(self._units[i].artist, Axis)]
+            if own:
+                frames.append((data[0] if data else own[-1] + 1,
+                               union(paint_boxes(axes, renderer, height, width))))
+        return frames
 
-    def _point(self, artist: Artist | object) -> Point:
-        """Where ``artist`` was painted in the last full draw, as ``(top index, child index)``."""
-        if artist is _NOTHING:
-            return len(self._top), -1
-        for i, top in enumerate(self._top):
-            if top is artist:
-                return i, -1
-            kids = self._children.get(id(top), ())
-            for j, child in enumerate(kids):
-                if child is artist:
-                    return i, j
-        return -1, -1
+    def _snapshots_fit(self, groups: list[_Group]) -> bool:
+        """Whether every group has a snapshot that covers its region and is clean there, and no
+        region needs a 3D axes' panes, grids or axes painted again (only its own draw can)."""
+        for group in groups:
+            for data, box in self._frames_3d:
+                if group.first < data and group.region.intersects(box):
+                    return False
+            snap = self._snapshots.get(id(self._units[group.first].artist))
+            if snap is None or not snap.box.contains(group.region) or any(
+                    box.intersects(group.region) for box in snap.dirty.values()):
+                return False
+        return True
 
-    def _geometry(self) -> tuple:
-        """Everything whose change invalidates a saved buffer: sizes, axes, limits, artist sets."""
+    # -- partial draws ----------------------------------------------------------------------------
+    def _partial_draw(self, groups: list[_Group], now: dict[int, tuple[Box, ...]]) -> None:
+        """Per group: restore its region from its snapshot, draw every unit from its first on
+        that paints there, in paint order, and keep the region. Other pixels are the last frame's."""
+        canvas = self.figure.canvas
+        renderer = canvas.get_renderer()
+        buffer = np.asarray(canvas.buffer_rgba())
+        frame = self._frame
+        for group in groups:
+            region = group.region
+            snap = self._snapshots[id(self._units[group.first].artist)]
+            top, left = region.top - snap.box.top, region.left - snap.box.left
+            buffer[region.slices] = snap.pixels[top:top + region.bottom - region.top,
+                                                left:left + region.right - region.left]
+            for i in range(group.first, len(self._units)):
+                boxes = now.get(i, self._units[i].boxes)
+                if any(box.intersects(region) for box in boxes):
+                    self._units[i].artist.draw(renderer)
+            frame[region.slices] = buffer[region.slices]
+        buffer[...] = frame
+        for unit in self._units:
+            if unit.parent is not None:
+                unit.parent.stale = False
+        self.figure.stale = False
+
+    def _record_changes(self, changed: list[int], now: dict[int, tuple[Box, ...]]) -> None:
+        """The changed units paint where they do now; snapshots taken before them are dirty there."""
+        for i in changed:
+            unit = self._units[i]
+            touched = union((*unit.boxes, *now[i]))
+            unit.boxes, unit.unflagged = now[i], unflagged(unit.artist)
+            for key, snap in self._snapshots.items():
+                if self._index[key] > i:
+                    snap.dirty[i] = snap.dirty.get(i, EMPTY).union(touched)
+
+    def _opens(self, artist: Artist) -> bool:
+        """Whether ``artist`` is axes whose children are units of their own."""
+        return (is_plain_axes(artist) or is_3d(artist)) and id(artist) not in self._whole
+
+    def _axes_axes(self) -> list[Axis]:
+        """The axes (x, y, and z in 3D) of every opened-up axes that draws them."""
+        return [child for axes in self.figure.get_children()[1:] if self._opens(axes)
+                for child in axes.get_children() if isinstance(child, Axis) and child.get_visible()
+                and (axes.axison or is_3d(axes))]
+
+    def _measure(self) -> tuple:
+        """Everything whose change invalidates recorded units: sizes, axes, limits, artist sets."""
         fig = self.figure
         parts: list[Any] = [tuple(fig.bbox.bounds), fig.dpi, tuple(map(id, fig.get_children()))]
         for axes in fig.get_axes():
+            opened = self._opens(axes)  # other axes are drawn whole: their children do not matter
             parts.append((id(axes), tuple(axes.get_position().bounds), tuple(axes.viewLim.bounds),
-                          tuple(map(id, axes.get_children()))))
+                          axes.axison, opened and is_plain_axes(axes) and axes.get_frame_on(),
+                          axes.xaxis.get_visible(), axes.yaxis.get_visible(),
+                          opened and children_of(axes)))
+            if is_3d(axes):
+                parts.append(view_3d(axes))
         return tuple(parts)
 
 
-#: No painted artist is stale: the frame is drawn from the saved point all the same (what
-#: matplotlib does not flag is then caught by the periodic comparison).
-_NOTHING = object()
+def _bbox_box(axes: Artist, height: int, width: int) -> Box:
+    x0, y0, x1, y1 = axes.bbox.extents
+    return Box(max(height - int(np.ceil(y1)), 0), min(height - int(np.floor(y0)), height),
+               max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), width))
 
 
-def _no_draw(renderer, *args, **kwargs) -> None:
-    """Stands in for the draw of an artist whose pixels are already in the restored buffer."""

@@ -43,6 +43,11 @@ class RenderJob:
         to first chunk started), ``encoder_peak_rss_mb``."""
         return self._record.stats()
 
+    def poster(self) -> bytes | None:
+        """The first frame as a PNG of at most 320 pixels a side, as soon as it is rendered (the
+        job still running); None before that, or once the job's record expired."""
+        return self._record.poster()
+
     def wait(self, timeout: float | None = None, poll: float = 0.1) -> RenderResult:
         """Block until the job ends; return its :class:`RenderResult`.
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import math
 import numbers
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import wire
@@ -45,7 +48,7 @@ class RenderOptions:
     reuse_figure_object: bool = True
     plotting_log_interval: int | None = None
     saving_log_interval: int | None = None
-    #: Redraw only from the first artist ``update()`` changed (same pixels as a full draw).
+    #: Redraw only what ``update()`` changed (same pixels as a full draw).
     blit: bool = True
 
     def __post_init__(self) -> None:
@@ -113,3 +116,20 @@ class RenderResult:
     encoder: str
     size_bytes: int
     encode_seconds: float
+
+    #: Videos up to this many bytes are embedded in a notebook; larger ones are linked.
+    EMBED_LIMIT = 32 * 2**20
+
+    def _repr_html_(self) -> str:
+        """The video, playable, for Jupyter: embedded when small enough, else a link to it."""
+        caption = html.escape(f"{self.output}: {self.n_frames} frames, {self.width}x{self.height}, "
+                              f"{self.fps:g} fps, {self.encoder}, {self.size_bytes / 2**20:.2f} MB")
+        path = Path(self.output)
+        if not path.is_file():
+            return f"<p>{caption} (the file is not on this machine)</p>"
+        if path.stat().st_size > self.EMBED_LIMIT:
+            return f'<p><a href="{html.escape(path.as_uri())}">{caption}</a></p>'
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return (f'<figure><video controls loop width="{self.width}" '
+                f'src="data:video/mp4;base64,{data}"></video><figcaption>{caption}</figcaption>'
+                "</figure>")

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # widgets in Jupyter, text in a terminal
 
 from .job import RenderJob
 from .options import RenderResult

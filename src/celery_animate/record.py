@@ -15,6 +15,7 @@ import redis
 
 from . import wire
 from .errors import InvalidArgument, JobNotFound
+from .frames import checked_poster
 from .ids import check_job_id
 from .lua import run_script
 from .options import Progress
@@ -151,6 +152,14 @@ class JobRecord:
 
     def set_stat(self, name: str, value: float) -> None:
         self._update(("set", f"stat:{name}", value))
+
+    def set_poster(self, png: bytes) -> None:
+        """Keep the first frame's thumbnail with the job (see :func:`frames.poster_png`)."""
+        self._update(("set", "poster", png))
+
+    def poster(self) -> bytes | None:
+        """The poster PNG once the first frame is rendered; None before, or if it is not a PNG."""
+        return checked_poster(self.client.hget(self.key, "poster"))
 
 
 def recent_job_ids(client: redis.Redis, limit: int = 20) -> list[str]:

@@ -57,7 +57,7 @@ class PreparedFigure:
     def draw(self, auto_blit: bool = True) -> None:
         """Bring the canvas up to date for the current frame.
 
-        Without animated artists this redraws from the first artist
+        Without animated artists this redraws only the regions the artists
         ``update()`` changed (exactly a full draw's pixels), or, with
         ``auto_blit=False``, is a full ``canvas.draw()``. With them,
         everything else is drawn once into a saved background (again whenever
@@ -158,11 +158,9 @@ def render_frames(
     ``reuse_figure_object=False`` a fresh figure is set up for every frame.
     Raises whatever ``update()`` raises, :class:`FigureSizeChanged`, and
     :class:`FrameTooLarge` before drawing a frame of more than ``max_pixels``.
-    ``auto_blit`` redraws only from the first changed artist (see
+    ``auto_blit`` redraws only the regions ``update()`` changed (see
     :mod:`celery_animate.incremental`); frames are the same either way.
     """
-    if auto_blit:
-        prepared.incremental.start_chunk()
     for count, (frame_idx, params) in enumerate(frames, start=1):
         current = prepared if reuse_figure_object else PreparedFigure.prepare(prepared.animator)
         apply_savefig_params(current.figure, savefig_params)

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # widgets in Jupyter, text in a terminal
 
 from .base import AnimatorBase
 from .config import Settings

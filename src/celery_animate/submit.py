@@ -16,8 +16,8 @@ from typing import Any
 from celery import Celery, chord
 
 from . import lifecycle, wire
-from .app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, app_for
 from .base import AnimatorBase
+from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, app_for
 from .config import Settings
 from .connection import job_redis
 from .errors import ConfigurationError, InvalidArgument
@@ -121,17 +121,21 @@ def chunk_priority(priority: int, chunk_no: int, wave: int) -> int:
 def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int, priority: int = 0,
                wave: int = 2) -> None:
     """Send the job's streaming encoder and its chord of render chunks (see :func:`chunk_priority`)."""
+    # Sent from inside another project's task (a web request handled by a worker, a nightly
+    # report), these must not become that task's children: its caller would then follow
+    # their results, in a serializer it may not accept.
+    detached = {"add_to_parent": False}
     # The encoder starts first and encodes frames as they arrive; the chord's callback
     # then only has to encode if that streaming encoder never ran or died.
     app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue,
-                  priority=priority).apply_async()
+                  priority=priority, **detached).apply_async()
     header = [
         app.signature(RENDER_TASK, args=(job_id, k), queue=settings.render_queue,
-                      priority=chunk_priority(priority, k, wave))
+                      priority=chunk_priority(priority, k, wave), **detached)
         for k in range(n_chunks)
     ]
     callback = app.signature(ENCODE_TASK, args=(job_id,), queue=settings.encode_queue,
-                             immutable=True, priority=priority)
+                             immutable=True, priority=priority, **detached)
     callback.link_error(app.signature(CLEANUP_TASK, args=(job_id,),
-                                      queue=settings.render_queue, immutable=True))
-    chord(header, app=app)(callback)
+                                      queue=settings.render_queue, immutable=True, **detached))
+    chord(header, body=callback, app=app).apply_async(**detached)

@@ -4,7 +4,7 @@ Settings are read from the environment once per process (or given by the
 embedded cluster). Each process keeps a :class:`~celery_animate.render.FigureCache`,
 filled at process start for the animators named in ``CELERY_ANIMATE_PREWARM``
 (and, on the embedded cluster, the job's own animator). :func:`install_hooks`
-connects the Celery signals that do this; :func:`celery_animate.app.create_app`
+connects the Celery signals that do this; :func:`celery_animate.celery_app.create_app`
 calls it.
 """
 

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from bench import ported
 from celery_animate import Animator
 from celery_animate.render import PreparedFigure, render_frames
 from examples import gridspec_dashboard, multi_panel, out_of_order_loader, wave
@@ -199,6 +200,29 @@ class MutatesInPlace(Base):
         self.title.set_text(f"frame {frame_idx}")
 
 
+class RedrawnAndUnflagged(Base):
+    """A contour set replaced every frame, a mesh whose data changes through set_array and an
+    annotation moved through its xy attribute (the last two are never marked stale)."""
+
+    def setup(self):
+        fig, (self.left, right) = plt.subplots(1, 2, figsize=(4, 2), dpi=60)
+        grid = np.linspace(-2, 2, 12)
+        self.xx, self.yy = np.meshgrid(grid, grid)
+        self.contour = None
+        self.mesh = right.pcolormesh(grid, grid, np.zeros((11, 11)), vmin=-1, vmax=1)
+        self.note = right.annotate("p", (0, 0), xytext=(1, 1), arrowprops={"arrowstyle": "->"})
+        self.left.set(xlim=(-2, 2), ylim=(-2, 2))
+        return fig
+
+    def update(self, frame_idx, params):
+        zz = np.sin(self.xx + params["phase"]) * np.cos(self.yy)
+        if self.contour is not None:
+            self.contour.remove()
+        self.contour = self.left.contourf(self.xx, self.yy, zz, levels=np.linspace(-1, 1, 6))
+        self.mesh.set_array(zz[:-1, :-1].ravel())
+        self.note.xy = (np.cos(params["phase"]), np.sin(params["phase"]))
+
+
 def render(animator, params, auto_blit, chunks=1):
     prepared = PreparedFigure.prepare(animator)
     frames = []
@@ -229,6 +253,11 @@ CASES = [
     (lambda: Layout("tight"), phases(8), False),
     (lambda: Layout("constrained"), phases(8), False),
     (ReAddedEachFrame, phases(5), False),
+    (RedrawnAndUnflagged, phases(10), True),
+    # issue 11's scripts, as a parallel_animate user writes them
+    (ported.OneLine, ported.one_line_params(10), True),
+    (ported.FivePanels, ported.five_panels_params(8), True),
+    (ported.FourteenPanels, ported.fourteen_panels_params(6), False),
 ]
 
 

@@ -32,6 +32,65 @@ def test_afterfork_registry_is_what_embedded_worker_clears():
     registry.update(saved)
 
 
+def test_what_matplotlib_changes_without_a_stale_flag():
+    """paint_order.py: these changes mark nothing stale, so unflagged() and axis_looks() look."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from celery_animate.paint_order import axis_looks, unflagged
+
+    fig, ax = plt.subplots()
+    mesh = ax.pcolormesh(np.zeros((3, 3)))
+    note = ax.annotate("a", (0, 0), xytext=(1, 1), arrowprops={})
+    label = ax.set_ylabel("y")
+    fig.canvas.draw()
+    before = (unflagged(mesh), unflagged(note), axis_looks(ax.yaxis))
+    mesh.set_array(np.ones(9))
+    note.xy = (0.5, 0.5)
+    label.set_text("longer")
+    assert not (fig.stale or ax.stale or mesh.stale or note.stale or ax.yaxis.stale)
+    assert (unflagged(mesh), unflagged(note), axis_looks(ax.yaxis)) != before
+    plt.close(fig)
+
+
+def test_paint_order_records_ticks_through_tick_draw():
+    """paint_order.py: an axis draws each tick through Tick.draw, which draws its parts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from celery_animate.paint_order import is_plain_axes, record_paint_order
+
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 1])
+    units, _ = record_paint_order(fig, is_plain_axes, ())
+    artists = [unit.artist for unit in units]
+    drawn = [tick for tick in ax.xaxis.get_major_ticks() if tick.tick1line in artists]
+    assert ax.patch is artists[0] and line in artists and ax.xaxis not in artists
+    assert len(drawn) >= 3 and all(tick.label1 in artists for tick in drawn)  # ticks opened up
+    assert artists.index(drawn[0].tick1line) < artists.index(line)  # axes (z 1.5) before lines
+    plt.close(fig)
+
+
+def test_the_result_backend_in_the_environment_beats_the_constructor(monkeypatch):
+    """celery_app.py: CELERY_RESULT_BACKEND overrides Celery(backend=...); backend_cls does not."""
+    from celery import Celery
+
+    from celery_animate import Settings
+    from celery_animate.celery_app import JobStateRedisBackend, create_app
+
+    url = "redis://127.0.0.1:1/0"
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", url)
+    plain = Celery("plain", broker=url, backend=f"celery_animate.celery_app:JobStateRedisBackend+{url}",
+                   set_as_current=False)
+    assert type(plain.backend) is not JobStateRedisBackend  # the quirk
+    ours = create_app(Settings(broker_url=url, result_backend=url))
+    assert type(ours.backend) is JobStateRedisBackend
+
+
 pvio = pytest.importorskip("pvio")
 
 

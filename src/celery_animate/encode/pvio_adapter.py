@@ -21,6 +21,7 @@ here only: processes that render or enqueue never load it.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FigureSizeChanged
+from ..errors import ConfigurationError, FigureSizeChanged
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,22 @@ def load_pvio() -> ModuleType:
             f"on the machines that encode ({exc})"
         ) from exc
     return pvio
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, without importing it (pvio brings torch)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require_pvio() -> None:
+    """Raise :class:`ConfigurationError` naming the extra to install when pvio is missing here."""
+    if not installed("pvio"):
+        raise ConfigurationError(
+            "encoding needs parallel-video-io, which is not installed here: install it with "
+            "`pip install 'celery-animate[encode]'`")
 
 
 def encoder_capabilities() -> dict[str, Any]:

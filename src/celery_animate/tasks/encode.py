@@ -15,7 +15,7 @@ import redis
 from celery import shared_task
 
 from .. import lifecycle, worker_state
-from ..app import ENCODE_TASK, STREAM_TASK
+from ..celery_app import ENCODE_TASK, STREAM_TASK
 from ..encode.encoder import encode_frames
 from ..encode.lease import EncodeLease
 from ..encode.stored_frames import StoredFrames

@@ -15,7 +15,7 @@ from pathlib import Path
 from celery import shared_task
 
 from .. import worker_state
-from ..app import PERIODIC_TASK
+from ..celery_app import PERIODIC_TASK
 from ..errors import InvalidArgument
 from ..loading import import_animator_class
 from ..options import RenderOptions, as_int

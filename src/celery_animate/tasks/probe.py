@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ..app import PROBE_TASK
+from ..celery_app import PROBE_TASK
 from ..encode.pvio_adapter import encoder_capabilities
 
 

@@ -9,9 +9,9 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from .. import lifecycle, worker_state
-from ..app import CLEANUP_TASK, RENDER_TASK
+from ..celery_app import CLEANUP_TASK, RENDER_TASK
 from ..errors import InvalidArgument, TaskKilled, WorkerLost
-from ..frames import pack_frame
+from ..frames import pack_frame, poster_png
 from ..params import describe_ranges
 from ..render import render_frames
 from ..states import TERMINAL_STATES
@@ -80,6 +80,8 @@ def _render(task, record, chunk_no: int) -> dict:
             stored = time.perf_counter()
             seconds["render"] += stored - clock
             store.put(record.job_id, frame_idx, pack_frame(rgb))
+            if frame_idx == 0:  # a web page can show it while the rest is made
+                record.set_poster(poster_png(rgb))
             written.append(frame_idx)
             # Progress (and news of an ended job) every 0.1 s, not every frame.
             ended = False

@@ -43,7 +43,13 @@ def create_app(settings: Settings | None = None) -> Celery:
     backend = settings.result_backend
     if backend and backend.startswith(REDIS_SCHEMES):
         backend = f"{__name__}:JobStateRedisBackend+{backend}"
-    app = Celery("celery_animate", broker=settings.broker_url, backend=backend)
+    # Not the process's current app: in a project with its own Celery app (a web app, a
+    # project worker that enqueues renders), that one stays the default for its own tasks.
+    app = Celery("celery_animate", broker=settings.broker_url, backend=backend,
+                 set_as_current=False)
+    # CELERY_RESULT_BACKEND in the environment beats the constructor's backend (Celery reads it
+    # first), which would drop the subclass; backend_cls beats both.
+    app.backend_cls = backend
     app.conf.update(
         # Data only on the wire: pickled messages are refused, never executed.
         task_serializer="msgpack",

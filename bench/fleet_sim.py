@@ -1,0 +1,131 @@
+"""A large fleet simulated on one machine: celery-animate's own overhead at 8 to 64 render processes.
+
+    python bench/fleet_sim.py                      # writes bench/results/fleet_sim.{md,json}
+    python bench/fleet_sim.py --processes 8,16 --delay 0.2
+
+Each frame of the animator costs ``--delay`` seconds of sleeping and a tiny
+figure (256x128), so a frame costs the machine almost nothing and what the
+measurement shows is the pipeline: queueing, store round trips, progress,
+the hand-off to the encoder. Render processes come as worker nodes of 8
+(``celery worker -c 8``, each its own process tree and node name), with one
+encode node, on a private Redis. Per process count:
+
+- throughput as a share of the ideal ``frames * delay / processes`` seconds,
+  timed from submit() to the finished video on warm workers;
+- Redis commands per frame (INFO ``total_commands_processed``, everything
+  included: broker, results, progress, frames);
+- seconds from submit() to the first rendered frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import pvio  # noqa: E402
+import redis  # noqa: E402
+from animators import Slow, bar_params  # noqa: E402
+from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
+
+from celery_animate import Settings  # noqa: E402
+from celery_animate.embedded.redis_server import RedisServer  # noqa: E402
+
+PER_NODE = 8
+
+
+def run_job(settings: Settings, frames: int, processes: int, delay: float, out: Path) -> dict:
+    client = redis.Redis.from_url(settings.broker_url)
+    commands = client.info("stats")["total_commands_processed"]
+    started = time.perf_counter()
+    job = Slow(delay).submit(out, bar_params(frames), fps=25, num_workers=processes,
+                             video_quality=20, settings=settings)
+    first = None
+    while first is None:
+        if job.progress().rendered >= 1:
+            first = time.perf_counter() - started
+        time.sleep(0.01)
+    job.wait(timeout=600)
+    seconds = time.perf_counter() - started
+    if pvio.check_num_frames(str(out)) != frames:
+        raise SystemExit(f"{out} does not have {frames} frames")
+    ideal = frames * delay / processes
+    return {"seconds": seconds, "ideal": ideal, "share": ideal / seconds,
+            "commands_per_frame": (client.info("stats")["total_commands_processed"] - commands) / frames,
+            "first_frame_s": first}
+
+
+def measure(processes: int, delay: float, frames_per_process: int, repeats: int, work: Path) -> dict:
+    nodes = max(1, processes // PER_NODE)
+    with RedisServer() as server:
+        env = cluster_env(server.url)
+        names = [f"render-{k}" for k in range(nodes)] + ["encode"]
+        workers = [start_worker(env, "render", processes // nodes, name, work / f"{name}.log")
+                   for name in names[:-1]]
+        workers.append(start_worker(env, "gpu", 1, "encode", work / "encode.log"))
+        settings = Settings.from_env(env)
+        try:
+            wait_for_workers(settings, names, timeout=300)
+            # Every pool process imports, sets up its figure and connects once before timing.
+            run_job(settings, 2 * processes, processes, 0.05, work / "warmup.mp4")
+            runs = [run_job(settings, frames_per_process * processes, processes, delay,
+                            work / f"sim-{processes}.mp4") for _ in range(repeats)]
+        finally:
+            for worker in workers:
+                stop(worker)
+    median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    return {"processes": processes, "nodes": nodes, "frames": frames_per_process * processes,
+            "runs": runs, **median}
+
+
+def report(results: dict) -> str:
+    lines = [f"Simulated fleet on {results['machine']}: each frame sleeps {results['delay']} s "
+             f"(256x128 figure); render nodes of {PER_NODE} processes and one encode node on one "
+             f"Redis; median of {results['repeats']} runs on warm workers.", "",
+             "| render processes | nodes | frames | ideal | measured | share of ideal "
+             "| Redis commands / frame | submit to first frame |",
+             "|" + "---|" * 8]
+    for row in results["rows"]:
+        lines.append(f"| {row['processes']} | {row['nodes']} | {row['frames']} | {row['ideal']:.1f} s "
+                     f"| {row['seconds']:.1f} s | {row['share']:.0%} | {row['commands_per_frame']:.1f} "
+                     f"| {row['first_frame_s']:.2f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--processes", default="8,16,32,64")
+    parser.add_argument("--delay", type=float, default=0.5, help="seconds each frame sleeps")
+    parser.add_argument("--frames-per-process", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "delay": args.delay,
+               "repeats": args.repeats, "rows": []}
+    with tempfile.TemporaryDirectory() as work:
+        for processes in (int(p) for p in args.processes.split(",")):
+            row = measure(processes, args.delay, args.frames_per_process, args.repeats, Path(work))
+            results["rows"].append(row)
+            print(f"{processes:3d} processes: {row['share']:.0%} of ideal, "
+                  f"{row['commands_per_frame']:.1f} Redis commands/frame, "
+                  f"first frame after {row['first_frame_s']:.2f} s", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fleet_sim.json").write_text(json.dumps(results, indent=2))
+    text = report(results)
+    (args.out / "fleet_sim.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
