@@ -155,3 +155,18 @@ class HD(BarCode):
         fig = super().setup()
         fig.set_size_inches(12.8, 7.2)
         return fig
+
+
+class NoisyHD(HD):
+    """1280x720 with a field of noise that changes every frame: cheap to render, slow to encode,
+    so the encoder is the job's bottleneck (the benchmark's case for the render window)."""
+
+    def setup(self):
+        fig = super().setup()
+        self.noise = fig.figimage(np.zeros((360, 640, 3), np.uint8), xo=320, yo=180, zorder=5)
+        return fig
+
+    def update(self, frame_idx, params):
+        super().update(frame_idx, params)
+        rng = np.random.default_rng(frame_idx)
+        self.noise.set_data(rng.integers(0, 256, (360, 640, 3), dtype=np.uint8))

@@ -23,6 +23,7 @@ from celery_animate.celery_app import (
     ENCODE_TASK,
     PERIODIC_TASK,
     RENDER_TASK,
+    SEGMENT_TASK,
     STREAM_TASK,
     app_for,
 )
@@ -125,16 +126,41 @@ def test_job_ids_that_are_paths_touch_nothing(use_cluster, extra_workers, tmp_pa
     client.copy(f"celery_animate:job:{real.id}", "celery_animate:job:../victim")
     app = app_for(settings)
     for task, queue in [(CLEANUP_TASK, "render-scratch"), (RENDER_TASK, "render-scratch"),
-                        (ENCODE_TASK, "gpu-scratch"), (STREAM_TASK, "gpu-scratch")]:
-        args = ("../victim", 0) if task == RENDER_TASK else ("../victim",)
+                        (ENCODE_TASK, "gpu-scratch"), (STREAM_TASK, "gpu-scratch"),
+                        (SEGMENT_TASK, "gpu-scratch")]:
+        args = ("../victim", 0) if task in (RENDER_TASK, SEGMENT_TASK) else ("../victim",)
         app.send_task(task, args=args, queue=queue)
     logs = lambda: render.log.read_text() + encode.log.read_text()  # noqa: E731
-    wait_until(lambda: logs().count("'../victim' is not a job id") >= 4, timeout=30,
-               message="the workers to refuse the four messages", show=logs)
+    wait_until(lambda: logs().count("'../victim' is not a job id") >= 5, timeout=30,
+               message="the workers to refuse the five messages", show=logs)
     assert (victim / "data.txt").read_text() == "keep me"
     with pytest.raises(InvalidArgument, match="is not a job id"):
         RenderJob("../victim", settings)
     serves_next_job(settings, tmp_path)
+
+
+def test_forged_segments_fail_the_job_and_touch_nothing(use_cluster, tmp_path):
+    app = app_for(use_cluster.settings)
+    # A segment number the job does not have.
+    job = craft_job(use_cluster.settings, tmp_path / "seg.mp4", n_frames=24,
+                    spec_changes={"segment_frames": 8}, send=False)
+    app.send_task(SEGMENT_TASK, args=(job.id, 99), queue="gpu")
+    assert "segment 99 does not exist: the job has 3" in failure(job).exc_message
+    # A segment size below the minimum, which would start an ffmpeg per frame.
+    job = craft_job(use_cluster.settings, tmp_path / "seg.mp4", n_frames=24,
+                    spec_changes={"segment_frames": 1})
+    assert "segments of 1 frames are too short" in failure(job).exc_message
+    # A codec in the record that is not the one this worker encodes with: the segments would
+    # not join, so the job fails instead of making a video of mixed encoders.
+    job = craft_job(use_cluster.settings, tmp_path / "seg.mp4", n_frames=24,
+                    spec_changes={"segment_frames": 8}, send=False)
+    job_redis(use_cluster.settings).hset(f"celery_animate:job:{job.id}", "codec", "h264_nvenc")
+    send_chord(app, use_cluster.settings, job.id, 1, n_segments=3)
+    assert "segments of one video must share an encoder" in failure(job).exc_message
+    wait_until(lambda: not list(tmp_path.glob(".seg*")), message="no segment file left",
+               show=lambda: list(tmp_path.iterdir()))
+    assert not (tmp_path / "seg.mp4").exists()
+    serves_next_job(use_cluster.settings, tmp_path)
 
 
 def test_periodic_prune_stays_in_its_directory(use_cluster, tmp_path):

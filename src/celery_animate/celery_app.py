@@ -19,6 +19,7 @@ from .connection import REDIS_SCHEMES
 RENDER_TASK = "celery_animate.render_chunk"
 ENCODE_TASK = "celery_animate.encode_video"
 STREAM_TASK = "celery_animate.stream_video"
+SEGMENT_TASK = "celery_animate.encode_segment"
 PERIODIC_TASK = "celery_animate.render_periodic"
 PROBE_TASK = "celery_animate.probe_encoder"
 CLEANUP_TASK = "celery_animate.cleanup_job"
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Celery:
             CLEANUP_TASK: {"queue": settings.render_queue},
             ENCODE_TASK: {"queue": settings.encode_queue},
             STREAM_TASK: {"queue": settings.encode_queue},
+            SEGMENT_TASK: {"queue": settings.encode_queue},
             PROBE_TASK: {"queue": settings.encode_queue},
             PERIODIC_TASK: {"queue": settings.render_queue},
         },
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         # (Flower's worker views, `celery inspect` and doctor's worker check then see nothing).
         worker_enable_remote_control=settings.remote_control,
         imports=("celery_animate.tasks.render", "celery_animate.tasks.encode",
+                 "celery_animate.tasks.segments",
                  "celery_animate.tasks.periodic", "celery_animate.tasks.probe"),
     )
     if settings.beat_schedule:

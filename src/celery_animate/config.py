@@ -56,6 +56,13 @@ class Settings:
     max_frame_pixels: int = 7680 * 4320
     #: Seconds a Redis command may take before it fails (connecting, reading, writing).
     redis_timeout: int = 30
+    #: Frames per encode segment: a longer job is encoded in segments, several at once, then
+    #: joined without re-encoding. A job of at most this many frames is one segment.
+    segment_frames: int = 120
+    #: Frames of a segmented job that may wait in the frame store, counted from the first frame
+    #: of the first segment not yet encoded (at least one segment); render tasks beyond wait.
+    #: For N encode processes to work on one job at once, make it N segments.
+    window_frames: int = 120
     #: Whether workers answer Celery's remote control (inspect, ping, shutdown, ...).
     remote_control: bool = True
     #: True for the settings of an embedded cluster, whose workers are forked from this process.
@@ -82,6 +89,8 @@ class Settings:
             stall_timeout=_int(env, "CELERY_ANIMATE_STALL_TIMEOUT", 600),
             max_frame_pixels=_int(env, "CELERY_ANIMATE_MAX_FRAME_PIXELS", 7680 * 4320),
             redis_timeout=_int(env, "CELERY_ANIMATE_REDIS_TIMEOUT", 30),
+            segment_frames=_int(env, "CELERY_ANIMATE_SEGMENT_FRAMES", 120),
+            window_frames=_int(env, "CELERY_ANIMATE_WINDOW_FRAMES", 120),
             remote_control=_bool(env, "CELERY_ANIMATE_REMOTE_CONTROL", True),
             auto_blit=_bool(env, "CELERY_ANIMATE_AUTO_BLIT", True),
         )

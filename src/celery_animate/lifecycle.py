@@ -50,6 +50,8 @@ def create(record: JobRecord, spec: JobSpec) -> None:
         pipe.hset(record.key, mapping={
             "spec": spec.pack(), "state": QUEUED, "total": spec.n_frames,
             "rendered": 0, "encoded": 0, "created": now, "progress_at": now, "output": spec.output,
+            # The render window counts encoder idleness from here (see window.pause).
+            "encoded_at": now,
         })
         pipe.expire(record.key, record.ttl)
         pipe.zadd(JOB_INDEX, {record.job_id: now})
@@ -111,13 +113,15 @@ def cleanup(record: JobRecord, spec: JobSpec, store: FrameStore) -> bool:
         return False
     store.delete_job(record.job_id, spec.n_frames)
     _delete_staged(record, spec.n_chunks)
+    record.client.unlink(record.segments_key)
     store.sweep()
     return True
 
 
-def discard_frames(store: FrameStore, job_id: str, indices: list[int]) -> None:
-    """Delete frames a chunk stored after its job ended (its cleanup may have run already)."""
-    store.delete(job_id, indices)
+def discard_frames(store: FrameStore, job_id: str, indices: list[int] | range) -> None:
+    """Delete frames no one will read again: those a chunk stored after its job ended (its
+    cleanup may have run already), or those of a segment already encoded and kept."""
+    store.delete(job_id, list(indices))
 
 
 def abandon_submission(record: JobRecord, n_chunks: int, exc: BaseException) -> None:

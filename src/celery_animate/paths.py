@@ -104,3 +104,23 @@ def remove_partials(output: Path, job_id: str, below_generation: int | None = No
         stale.unlink(missing_ok=True)
         removed.append(stale)
     return removed
+
+
+def segment_path(output: Path, job_id: str, segment: int) -> Path:
+    """Where encode segment ``segment`` of ``job_id`` is kept until the segments are joined:
+    hidden, beside ``output`` (the encode workers share its directory)."""
+    return output.parent / f"{_partial_prefix(output, job_id)}s{segment:05d}{output.suffix}"
+
+
+def remove_segments(output: Path, job_id: str) -> list[Path]:
+    """Delete the encode segments of ``job_id`` beside ``output``, finished or being written
+    (a segment is written through its own :func:`partial_path`); return what went."""
+    prefix = glob.escape(_partial_prefix(output, job_id))
+    suffix = glob.escape(output.suffix)
+    removed = []
+    digits = "[0-9]" * 5
+    for pattern in (f"{prefix}s{digits}{suffix}", f".{prefix}s{digits}.*.partial{suffix}"):
+        for stale in output.parent.glob(pattern):
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed

@@ -118,7 +118,48 @@ class JobRecord:
 
     def add_encoded(self, n: int) -> bool:
         """Count ``n`` more frames encoded (and note the progress); False if the record is gone."""
-        return self._update(("incr", "encoded", n), ("set", "progress_at", time.time()))
+        now = time.time()
+        return self._update(("incr", "encoded", n), ("set", "progress_at", now), ("set", "encoded_at", now))
+
+    def note_encoding(self) -> bool:
+        """Note that an encoder made progress (a segment's frames count once it is finished)."""
+        return self._update(("set", "encoded_at", time.time()))
+
+    def seconds_since_encoding(self) -> float | None:
+        """Seconds since an encoder last made progress; None if none has yet."""
+        value = self.client.hget(self.key, "encoded_at")
+        return time.time() - float(value) if value is not None else None
+
+    # -- encode segments -------------------------------------------------------------------
+    @property
+    def segments_key(self) -> str:
+        """A bitmap beside the hash: bit ``k`` is set once segment ``k`` is encoded and kept."""
+        return f"{self.key}:segments"
+
+    def first_unfinished_segment(self) -> int:
+        """The lowest segment not encoded yet (the segment count or more when all are)."""
+        return int(self.client.bitpos(self.segments_key, 0))
+
+    def finished_segments(self, n_segments: int) -> list[bool]:
+        """For each of the job's ``n_segments`` segments, whether it is encoded and kept."""
+        bits = self.client.get(self.segments_key) or b""
+        return [k // 8 < len(bits) and bool(bits[k // 8] & (0x80 >> (k % 8))) for k in range(n_segments)]
+
+    def finish_segment(self, segment: int, n_frames: int) -> bool:
+        """Mark ``segment`` (of ``n_frames`` frames) encoded and count its frames, once; False if it
+        already was or the record is gone."""
+        if not self.exists() or self.client.setbit(self.segments_key, int(segment), 1):
+            return False
+        self.client.expire(self.segments_key, self.ttl)
+        now = time.time()
+        return self._update(("incr", "encoded", n_frames), ("set", "progress_at", now),
+                            ("set", "encoded_at", now))
+
+    def claim_codec(self, codec: str) -> str | None:
+        """Record ``codec`` as the job's encoder unless one is recorded; return the recorded one
+        (None if the record is gone). Every segment of a video must use the same."""
+        self._update(("setnx", "codec", codec))
+        return self.field("codec")
 
     def reset_encoded(self) -> None:
         self._update(("set", "encoded", 0))
@@ -130,17 +171,19 @@ class JobRecord:
             return 0
         return int(self.client.hget(self.key, field) or 0)
 
-    def begin_encode_attempt(self, generation: int) -> int:
-        """Note that encode lease ``generation`` starts encoding; return how many earlier attempts
-        died without ending (their process killed). Only the lease holder calls it."""
-        if self.client.hget(self.key, "encoding_by") is not None:
-            self._update(("incr", "encoder_deaths", 1))
-        self._update(("set", "encoding_by", generation))
-        return int(self.client.hget(self.key, "encoder_deaths") or 0)
+    def begin_encode_attempt(self, generation: int, part: str = "") -> int:
+        """Note that encode lease ``generation`` starts encoding ``part`` (the video, or a segment);
+        return how many earlier attempts at it died without ending (their process killed). Only
+        the lease holder calls it."""
+        by, deaths = f"encoding_by{part}", f"encoder_deaths{part}"
+        if self.client.hget(self.key, by) is not None:
+            self._update(("incr", deaths, 1))
+        self._update(("set", by, generation))
+        return int(self.client.hget(self.key, deaths) or 0)
 
-    def end_encode_attempt(self) -> None:
-        """The current encode attempt ended by itself (finished, stepped aside, or failed)."""
-        self.client.hdel(self.key, "encoding_by")
+    def end_encode_attempt(self, part: str = "") -> None:
+        """The current encode attempt at ``part`` ended by itself (finished, stepped aside, failed)."""
+        self.client.hdel(self.key, f"encoding_by{part}")
 
     def mark_started(self) -> None:
         """Remember when the first chunk started (queue wait = that - created)."""

@@ -18,6 +18,15 @@ from .options import RenderOptions, as_int
 
 #: Longest animator path and output path a spec may carry, in characters.
 MAX_PATH_CHARS = 4096
+#: Most encode segments one job may have, and the fewest frames in a segment of a segmented job.
+MAX_SEGMENTS, MIN_SEGMENT_FRAMES = 10_000, 8
+
+
+def plan_segments(n_frames: int, segment_frames: int) -> int:
+    """Frames per segment for a job of ``n_frames`` when segments hold at most ``segment_frames``:
+    the job cut into equal segments (the last may be shorter); ``n_frames`` itself for a short job."""
+    n_segments = min(MAX_SEGMENTS, -(-n_frames // max(MIN_SEGMENT_FRAMES, segment_frames)))
+    return -(-n_frames // n_segments)
 
 
 @dataclass
@@ -30,6 +39,21 @@ class JobSpec:
     n_frames: int
     n_chunks: int
     options: RenderOptions
+    #: Frames per encode segment (see :func:`plan_segments`); 0 or ``n_frames`` for one segment.
+    segment_frames: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.segment_frames:
+            self.segment_frames = self.n_frames
+
+    @property
+    def n_segments(self) -> int:
+        return -(-self.n_frames // self.segment_frames)
+
+    def segment_range(self, segment: int) -> range:
+        """The frame indices of segment ``segment``."""
+        start = segment * self.segment_frames
+        return range(start, min(start + self.segment_frames, self.n_frames))
 
     def pack(self) -> bytes:
         return wire.packb(asdict(self))
@@ -57,9 +81,14 @@ class JobSpec:
         n_chunks = as_int(fields["n_chunks"], "n_chunks", minimum=1)
         if n_chunks > n_frames:
             raise InvalidArgument(f"the job spec has {n_chunks} chunks for {n_frames} frames")
+        segment_frames = as_int(fields["segment_frames"], "segment_frames", minimum=1)
+        too_many = -(-n_frames // segment_frames) > MAX_SEGMENTS
+        if segment_frames < min(MIN_SEGMENT_FRAMES, n_frames) or too_many:
+            raise InvalidArgument(f"the job spec's segments of {segment_frames} frames are too short: "
+                                  f"at least {MIN_SEGMENT_FRAMES} frames and {MAX_SEGMENTS} segments at most")
         options = fields["options"]
         option_names = {f.name for f in dataclasses.fields(RenderOptions)}
         if not isinstance(options, dict) or not set(options) <= option_names:
             raise InvalidArgument("the job spec's options are not RenderOptions")
         return cls(fields["animator_path"], fields["animator_attrs"], fields["output"], n_frames,
-                   n_chunks, RenderOptions(**options))
+                   n_chunks, RenderOptions(**options), min(segment_frames, n_frames))

@@ -17,7 +17,7 @@ from celery import Celery, chord
 
 from . import lifecycle, wire
 from .base import AnimatorBase
-from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, app_for
+from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, SEGMENT_TASK, STREAM_TASK, app_for
 from .config import Settings
 from .connection import job_redis
 from .errors import ConfigurationError, InvalidArgument
@@ -35,7 +35,7 @@ from .params import (
 )
 from .paths import resolve_output
 from .record import JobRecord
-from .spec import JobSpec
+from .spec import JobSpec, plan_segments
 
 
 def submit_job(
@@ -86,9 +86,11 @@ def submit_job(
             record.stage_chunk(n_chunks, _pack_chunk(chunk), settings.frame_ttl)
             n_chunks += 1
         total = tracker.finish(n_frames)
-        spec = JobSpec(path, attrs, output, total, n_chunks, options)
+        spec = JobSpec(path, attrs, output, total, n_chunks, options,
+                       plan_segments(total, settings.segment_frames))
         lifecycle.create(record, spec)
-        send_chord(app_for(settings), settings, job_id, n_chunks, priority, workers_hint)
+        send_chord(app_for(settings), settings, job_id, n_chunks, priority, workers_hint,
+                   spec.n_segments)
     except BaseException as exc:
         lifecycle.abandon_submission(record, n_chunks, exc)
         raise
@@ -119,16 +121,24 @@ def chunk_priority(priority: int, chunk_no: int, wave: int) -> int:
 
 
 def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int, priority: int = 0,
-               wave: int = 2) -> None:
-    """Send the job's streaming encoder and its chord of render chunks (see :func:`chunk_priority`)."""
+               wave: int = 2, n_segments: int = 1) -> None:
+    """Send the job's encoders and its chord of render chunks (see :func:`chunk_priority`).
+
+    A job of one segment gets one streaming encoder; a longer one an encoder
+    per segment, which several encode workers run at once.
+    """
     # Sent from inside another project's task (a web request handled by a worker, a nightly
     # report), these must not become that task's children: its caller would then follow
     # their results, in a serializer it may not accept.
     detached = {"add_to_parent": False}
-    # The encoder starts first and encodes frames as they arrive; the chord's callback
-    # then only has to encode if that streaming encoder never ran or died.
-    app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue,
-                  priority=priority, **detached).apply_async()
+    # The encoders start first and encode frames as they arrive; the chord's callback then
+    # only has to encode what they did not (they never ran, or died) and join the segments.
+    if n_segments == 1:
+        app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue,
+                      priority=priority, **detached).apply_async()
+    for segment in range(n_segments if n_segments > 1 else 0):
+        app.signature(SEGMENT_TASK, args=(job_id, segment), queue=settings.encode_queue,
+                      priority=chunk_priority(priority, segment, wave), **detached).apply_async()
     header = [
         app.signature(RENDER_TASK, args=(job_id, k), queue=settings.render_queue,
                       priority=chunk_priority(priority, k, wave), **detached)

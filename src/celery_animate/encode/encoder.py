@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import DiskFull, EncodeIncomplete
 from ..options import RenderOptions, RenderResult
 from ..paths import partial_path
+from .join import join_segments
 from .pvio_adapter import PvioFeed, count_frames, write_video
 from .stored_frames import StoredFrames
 
@@ -78,17 +79,54 @@ def encode_frames(
     """
     started = time.monotonic()
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     feed = PvioFeed(frames, on_frames, options.saving_log_interval)
     height, width = feed[0].shape[:2]
-    tmp = partial_path(output, job_id, generation)
-    try:
+
+    def write(tmp: Path) -> str:
         encoder = write_video(tmp, feed, options.fps, mode=options.video_mode,
                               quality=options.video_quality, preset=options.video_preset,
                               extra_ffmpeg_params=options.video_extra_ffmpeg_params)
+        _fsync(tmp)
+        _check_complete(tmp, len(frames))
+        return encoder
+
+    encoder = _publish(write, output, job_id, generation, before_publish)
+    return _described(output, len(frames), width, height, options.fps, encoder, started)
+
+
+def publish_segments(segments: list[Path], output: str | os.PathLike[str], options: RenderOptions,
+                     encoder: str, job_id: str, generation: int,
+                     before_publish: Callable[[], None]) -> RenderResult:
+    """Join encoded ``segments`` (in order) into ``output`` by stream copy, with the same
+    guarantees as :func:`encode_frames`: the joined file is checked (frame count, continuous
+    timestamps) and flushed before it is renamed into place. Raises :class:`EncodeIncomplete`
+    when the segments cannot be joined or the join is not whole, :class:`DiskFull`.
+    """
+    started = time.monotonic()
+    output = Path(output)
+    extra = options.video_extra_ffmpeg_params or []
+    # The one container option that must be applied again: stream copy rewrites the container.
+    faststart = ("-movflags", "+faststart") if "-movflags" in extra else ()
+    joined = []
+
+    def write(tmp: Path) -> str:
+        joined.append(join_segments(segments, tmp, faststart))
+        _fsync(tmp)
+        return encoder
+
+    _publish(write, output, job_id, generation, before_publish)
+    width, height = joined[0].size
+    return _described(output, len(joined[0].pts), width, height, options.fps, encoder, started)
+
+
+def _publish(write: Callable[[Path], str], output: Path, job_id: str, generation: int,
+             before_publish: Callable[[], None]) -> str:
+    """Have ``write`` fill this attempt's temporary file, then rename it to ``output``."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_path(output, job_id, generation)
+    try:
         try:
-            _fsync(tmp)
-            _check_complete(tmp, len(frames))
+            encoder = write(tmp)
             before_publish()
             os.replace(tmp, output)
         except BaseException:
@@ -98,10 +136,15 @@ def encode_frames(
     except Exception as exc:
         _raise_if_disk_full(exc, output)
         raise
+    return encoder
+
+
+def _described(output: Path, n_frames: int, width: int, height: int, fps: float, encoder: str,
+               started: float) -> RenderResult:
     size = output.stat().st_size
-    logger.info("wrote %s: %d frames, %dx%d, %s, %.1f MB", output, len(frames), width, height,
+    logger.info("wrote %s: %d frames, %dx%d, %s, %.1f MB", output, n_frames, width, height,
                 encoder, size / 2**20)
     return RenderResult(
-        output=str(output), n_frames=len(frames), width=width, height=height, fps=options.fps,
+        output=str(output), n_frames=n_frames, width=width, height=height, fps=fps,
         encoder=encoder, size_bytes=size, encode_seconds=time.monotonic() - started,
     )

@@ -24,12 +24,13 @@ from .waiter import EncodeAbandoned
 
 
 class EncodeLease:
-    """The right to encode and publish one job's video, while :meth:`check` passes."""
+    """The right to encode and publish one job's video (or, with ``part=":seg<k>"``, to encode
+    and keep one of its segments), while :meth:`check` passes."""
 
-    def __init__(self, record: JobRecord, ttl: float = 10.0):
+    def __init__(self, record: JobRecord, ttl: float = 10.0, part: str = ""):
         self.record = record
         self.ttl = ttl
-        self.key = f"{record.key}:lease"
+        self.key = f"{record.key}:lease{part}"
         self.generation = 0
         self._value = ""
         self._lost = threading.Event()

@@ -13,7 +13,7 @@ from ..stores import FrameStore
 
 
 class StoredFrames:
-    """The frames ``0 .. n_frames-1`` of one job, read from the store in order, a batch at a time.
+    """The frames ``first .. n_frames-1`` of one job, read from the store in order, a batch at a time.
 
     ``wait(next_index)`` is called when the next frame is not there yet: it
     may sleep and return (the read is retried) or raise to give up. Without
@@ -23,10 +23,11 @@ class StoredFrames:
 
     def __init__(self, store: FrameStore, job_id: str, n_frames: int,
                  wait: Callable[[int], None] | None = None, batch: int = 16,
-                 max_pixels: int = 7680 * 4320):
+                 max_pixels: int = 7680 * 4320, first: int = 0):
         self.store = store
         self.job_id = job_id
         self.n_frames = n_frames
+        self.first = first
         self.wait = wait
         self.batch = batch
         self.max_pixels = max_pixels
@@ -35,10 +36,10 @@ class StoredFrames:
         self.wait_seconds = 0.0
 
     def __len__(self) -> int:
-        return self.n_frames
+        return self.n_frames - self.first
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        index = 0
+        index = self.first
         while index < self.n_frames:
             wanted = list(range(index, min(index + self.batch, self.n_frames)))
             clock = time.perf_counter()

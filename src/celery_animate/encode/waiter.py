@@ -24,6 +24,7 @@ class EncodeAbandoned(BaseException):
 class FrameWaiter:
     """Called with the index of a frame that is not in the store yet.
 
+    Waits for frames ``first .. n_frames-1`` (a segment, or the whole job).
     Checks the encoder still holds its lease, gives up when the job ended, and fails
     the job (raising :class:`FramesMissing` with the missing indices) once
     every chunk reported its frames stored but some are not there (evicted,
@@ -36,8 +37,9 @@ class FrameWaiter:
 
     def __init__(self, record: JobRecord, store: FrameStore, n_frames: int,
                  check_lease: Callable[[], None], stall_after: float | None, poll: float = 0.02,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self.record, self.store, self.n_frames = record, store, n_frames
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 first: int = 0):
+        self.record, self.store, self.n_frames, self.first = record, store, n_frames, first
         self.check_lease, self.stall_after, self.poll = check_lease, stall_after, poll
         self._clock, self._sleep = clock, sleep
         self._last_rendered = (-1, clock())
@@ -48,10 +50,10 @@ class FrameWaiter:
         if progress.state in (FAILED, CANCELLED):
             raise EncodeAbandoned(progress.state)
         if progress.rendered >= progress.total:
-            missing = self.store.missing(self.record.job_id, self.n_frames)
+            missing = self.store.missing(self.record.job_id, self.n_frames, start=self.first)
             if missing:
                 raise FramesMissing(
-                    f"{len(missing)} of {self.n_frames} frames are missing from the frame store "
+                    f"{len(missing)} of {self.n_frames - self.first} frames are missing from the frame store "
                     f"(indices {describe_ranges(missing)}); were they evicted, or did Redis restart "
                     "without persistence? Submit the job again."
                 )

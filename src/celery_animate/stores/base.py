@@ -25,8 +25,8 @@ class FrameStore(ABC):
         """Packed frames for ``indices`` in that order; ``None`` where one is missing."""
 
     @abstractmethod
-    def missing(self, job_id: str, n_frames: int) -> list[int]:
-        """Indices in ``0 .. n_frames-1`` that have no frame."""
+    def missing(self, job_id: str, n_frames: int, start: int = 0) -> list[int]:
+        """Indices in ``start .. n_frames-1`` that have no frame."""
 
     @abstractmethod
     def delete(self, job_id: str, indices: list[int]) -> None:

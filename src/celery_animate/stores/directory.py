@@ -53,8 +53,8 @@ class DirectoryFrameStore(FrameStore):
                 out.append(None)
         return out
 
-    def missing(self, job_id: str, n_frames: int) -> list[int]:
-        return [i for i in range(n_frames) if not self._path(job_id, i).exists()]
+    def missing(self, job_id: str, n_frames: int, start: int = 0) -> list[int]:
+        return [i for i in range(start, n_frames) if not self._path(job_id, i).exists()]
 
     def delete(self, job_id: str, indices: list[int]) -> None:
         for i in indices:

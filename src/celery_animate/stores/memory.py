@@ -30,8 +30,8 @@ class MemoryFrameStore(FrameStore):
     def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
         return [self._get(job_id, i) for i in indices]
 
-    def missing(self, job_id: str, n_frames: int) -> list[int]:
-        return [i for i in range(n_frames) if self._get(job_id, i) is None]
+    def missing(self, job_id: str, n_frames: int, start: int = 0) -> list[int]:
+        return [i for i in range(start, n_frames) if self._get(job_id, i) is None]
 
     def delete(self, job_id: str, indices: list[int]) -> None:
         for i in indices:

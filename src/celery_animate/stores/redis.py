@@ -26,9 +26,10 @@ class RedisFrameStore(FrameStore):
             return []
         return self.client.mget([self.key(job_id, i) for i in indices])
 
-    def missing(self, job_id: str, n_frames: int) -> list[int]:
+    def missing(self, job_id: str, n_frames: int, start: int = 0) -> list[int]:
         gone: list[int] = []
-        for batch in index_batches(n_frames, 1000):
+        for batch in index_batches(n_frames - start, 1000):
+            batch = [start + i for i in batch]
             with self.client.pipeline(transaction=False) as pipe:
                 for i in batch:
                     pipe.exists(self.key(job_id, i))

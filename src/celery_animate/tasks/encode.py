@@ -1,9 +1,10 @@
 """The encoder's tasks, on the encode (GPU) queue.
 
-``stream_video`` is sent with the job and encodes frames in order as they
-arrive; ``encode_video`` is the chord's callback and encodes only when the
-streaming encoder did not (it never ran, stepped aside, or died). The job's
-encode lease (:class:`EncodeLease`) makes sure only one of them publishes.
+``stream_video`` is sent with a job of one segment and encodes frames in
+order as they arrive; ``encode_video`` is the chord's callback and encodes
+only when the streaming encoder did not (it never ran, stepped aside, or
+died), or, for a segmented job, joins the segments (:mod:`.segments`). The
+job's encode lease (:class:`EncodeLease`) makes sure only one of them publishes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..paths import output_path, remove_partials
 from ..record import JobRecord
 from ..states import TERMINAL_STATES
 from .render import REDIS_BLIPS, redis_backoff
+from .segments import SegmentNotReady, encode_segmented, end_segments
 
 #: Seconds without a newly rendered frame after which a streaming encoder steps aside.
 STALL_SECONDS = 5.0
@@ -58,7 +60,7 @@ def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
         raise
     store = worker_state.frame_store()
     if state in TERMINAL_STATES:
-        lifecycle.cleanup(record, spec, store)
+        end_segments(record, spec)
         return {"skipped": state}
     lease = EncodeLease(record)
     if not lease.acquire():
@@ -70,6 +72,8 @@ def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
             raise WorkerLost(f"the encoder's process died {deaths} times while encoding this job "
                              "(killed, out of memory, or crashed in ffmpeg): see the encode "
                              "workers' logs")
+        if spec.n_segments > 1:
+            return encode_segmented(task, record, spec, lease)
         output = output_path(spec.output, settings)
         # Earlier generations can no longer publish: what they left is garbage.
         remove_partials(output, record.job_id, below_generation=lease.generation)
@@ -89,6 +93,8 @@ def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
         lifecycle.finish(record, result)
     except EncodeAbandoned as reason:
         return {"skipped": str(reason)}
+    except SegmentNotReady as wait:  # another encoder is finishing a segment
+        raise task.retry(countdown=wait.countdown) from None
     except REDIS_BLIPS:
         raise
     except Exception as exc:
@@ -100,7 +106,7 @@ def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
             record.end_encode_attempt()
         lease.release()
         if record.state() in TERMINAL_STATES:
-            lifecycle.cleanup(record, spec, store)
+            end_segments(record, spec)
     return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder}
 
 

@@ -6,7 +6,7 @@ import time
 
 import redis
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 
 from .. import lifecycle, worker_state
 from ..celery_app import CLEANUP_TASK, RENDER_TASK
@@ -15,6 +15,7 @@ from ..frames import pack_frame, poster_png
 from ..params import describe_ranges
 from ..render import render_frames
 from ..states import TERMINAL_STATES
+from ..window import pause
 
 #: Redis errors a task waits out (with backoff) instead of failing its job at the first blip.
 REDIS_BLIPS = (redis.ConnectionError, redis.TimeoutError)
@@ -22,13 +23,14 @@ REDIS_BLIPS = (redis.ConnectionError, redis.TimeoutError)
 REDIS_RETRIES, REDIS_MAX_BACKOFF = 5, 30
 
 
-def redis_backoff(task) -> float:
-    """Seconds before the next try after a Redis blip: 1, 2, 4, ... up to REDIS_MAX_BACKOFF."""
-    return min(REDIS_MAX_BACKOFF, 2 ** task.request.retries)
+def redis_backoff(task, waits: int = 0) -> float:
+    """Seconds before the next try after a Redis blip: 1, 2, 4, ... up to REDIS_MAX_BACKOFF
+    (``waits``: earlier tries that were waits for the window, not blips)."""
+    return min(REDIS_MAX_BACKOFF, 2 ** (task.request.retries - waits))
 
 
 @shared_task(name=RENDER_TASK, bind=True, max_retries=REDIS_RETRIES)
-def render_chunk(self, job_id: str, chunk_no: int) -> dict:
+def render_chunk(self, job_id: str, chunk_no: int, waits: int = 0) -> dict:
     """Render chunk ``chunk_no`` of job ``job_id`` into the frame store.
 
     Safe to run twice: frames are overwritten with identical bytes and
@@ -37,16 +39,21 @@ def render_chunk(self, job_id: str, chunk_no: int) -> dict:
     meanwhile. Fails the job when the user's ``setup()`` or ``update()``
     raises, when the chunk hit a soft time limit, and when it was delivered
     more than ``CELERY_ANIMATE_MAX_DELIVERIES`` times (its process died each
-    time). Waits out Redis connection errors, retrying with backoff.
+    time). Waits out Redis connection errors, retrying with backoff. Waits,
+    by retrying itself with ``waits`` counted, while its frames are beyond
+    the job's window (:func:`celery_animate.window.pause`).
     """
     record = worker_state.job_record(job_id)
+    # Counted by this task's own retries; a message claiming more is not believed.
+    waits = waits if type(waits) is int and 0 <= waits <= self.request.retries else 0
     try:
-        return _render(self, record, chunk_no)
+        return _render(self, record, chunk_no, waits)
     except REDIS_BLIPS as exc:
-        raise self.retry(exc=exc, countdown=redis_backoff(self)) from exc
+        raise self.retry(exc=exc, countdown=redis_backoff(self, waits),
+                         max_retries=waits + REDIS_RETRIES) from exc
 
 
-def _render(task, record, chunk_no: int) -> dict:
+def _render(task, record, chunk_no: int, waits: int) -> dict:
     settings = worker_state.settings()
     state = record.state()
     if state is None or state in TERMINAL_STATES:
@@ -56,6 +63,10 @@ def _render(task, record, chunk_no: int) -> dict:
         if type(chunk_no) is not int or not 0 <= chunk_no < spec.n_chunks:
             raise InvalidArgument(f"chunk {chunk_no!r} does not exist: the job has {spec.n_chunks}")
         frames = record.load_chunk(chunk_no, spec.n_frames)
+        wait = pause(record, spec, settings, min(index for index, _ in frames))
+        if wait:
+            raise task.retry(kwargs={"waits": waits + 1}, countdown=wait,
+                             max_retries=task.request.retries + 1)
         deliveries = record.count_delivery(chunk_no)
         if deliveries > settings.max_deliveries:
             raise WorkerLost(
@@ -98,7 +109,7 @@ def _render(task, record, chunk_no: int) -> dict:
                 lifecycle.discard_frames(store, record.job_id, written)
                 return {"chunk": chunk_no, "frames": 0, "skipped": "job ended"}
         record.add_seconds(seconds)
-    except REDIS_BLIPS:
+    except (*REDIS_BLIPS, Retry):
         raise
     except SoftTimeLimitExceeded:
         exc = TaskKilled(f"chunk {chunk_no} ran past the render worker's soft time limit "

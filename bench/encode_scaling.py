@@ -1,0 +1,249 @@
+"""Issue 12's encode-side measurements, on real processes: the frame store's peak against job
+length, a short job beside a long one, parallel encoding, and what segments cost in quality.
+
+    python bench/encode_scaling.py            # writes bench/results/encode_scaling.{md,json}
+    python bench/encode_scaling.py --smoke    # small sizes: checks the script runs
+
+Every cluster is a private redis-server with `celery worker` processes (prefork): render -c 2,
+encode -c 1 unless said otherwise, default settings (segments of 120 frames, a window of 120).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import numpy as np  # noqa: E402
+import pvio  # noqa: E402
+import redis  # noqa: E402
+from animators import HD, NoisyHD, bar_params  # noqa: E402
+from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
+
+from celery_animate import Settings  # noqa: E402
+from celery_animate.embedded.redis_server import RedisServer  # noqa: E402
+from celery_animate.encode.join import join_segments  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+ENCODING = {"video_mode": "cpu", "video_quality": 20, "video_preset": "medium"}
+
+
+@contextmanager
+def cluster(log_dir: Path, encoders: int = 1, **env: str):
+    """A private Redis, a render worker (-c 2) and ``encoders`` encode processes: yields
+    (settings, redis client)."""
+    with RedisServer() as server:
+        full_env = cluster_env(server.url, **env)
+        workers = [start_worker(full_env, "render", 2, "bench-render", log_dir / "render.log"),
+                   start_worker(full_env, "gpu", encoders, "bench-encode", log_dir / "encode.log")]
+        settings = Settings.from_env(full_env)
+        try:
+            wait_for_workers(settings, ["bench-render", "bench-encode"])
+            yield settings, redis.Redis.from_url(server.url)
+        finally:
+            for worker in workers:
+                stop(worker)
+
+
+class FramePeak:
+    """Samples, every 20 ms, how many frames and bytes the frame store holds; keeps the peak."""
+
+    def __init__(self, client: redis.Redis):
+        self.client, self.frames, self.bytes = client, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            keys = list(self.client.scan_iter("celery_animate:frame:*", count=1000))
+            if len(keys) > self.frames:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.strlen(key)
+                    self.bytes = max(self.bytes, sum(pipe.execute()))
+                self.frames = len(keys)
+
+    def __enter__(self) -> FramePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def store_peak(work: Path, lengths: list[int]) -> list[dict]:
+    """Peak frames and MiB in the store for jobs of ``lengths`` frames (1280x720 with noise: the
+    one encoder is the bottleneck)."""
+    rows = []
+    with cluster(work) as (settings, client):
+        for n in lengths:
+            with FramePeak(client) as peak:
+                started = time.monotonic()
+                NoisyHD(tag="peak").submit(work / f"peak-{n}.mp4", bar_params(n), fps=30, settings=settings,
+                                      **ENCODING).wait(timeout=3600)
+                seconds = time.monotonic() - started
+            rows.append({"frames": n, "peak_frames": peak.frames, "peak_mib": peak.bytes / 2**20,
+                         "seconds": seconds})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def short_beside_long(work: Path, repeats: int, long_frames: int) -> dict:
+    """Seconds a 24-frame job takes alone, and submitted 3 s after a ``long_frames`` job."""
+    alone, beside = [], []
+    with cluster(work) as (settings, _):
+        def short() -> float:
+            started = time.monotonic()
+            HD(tag="short").submit(work / "short.mp4", bar_params(24), fps=24, settings=settings,
+                                   **ENCODING).wait(timeout=600)
+            return time.monotonic() - started
+
+        for _ in range(repeats):
+            alone.append(short())
+            long = HD(tag="long").submit(work / "long.mp4", bar_params(long_frames), fps=30,
+                                         settings=settings, **ENCODING)
+            time.sleep(3)
+            beside.append(short())
+            long.cancel()
+            time.sleep(2)
+            print({"alone": alone[-1], "beside": beside[-1]}, flush=True)
+    return {"alone_s": alone, "beside_s": beside,
+            "ratio": statistics.median(beside) / statistics.median(alone)}
+
+
+def parallel_encode(work: Path, repeats: int, n_frames: int) -> dict:
+    """Seconds for one ``n_frames`` job with 1 and with 2 encode processes, alternated."""
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for encoders in (1, 2):
+            # The window covers one segment per encode process, so both can work on the job.
+            with cluster(work, encoders, CELERY_ANIMATE_WINDOW_FRAMES=str(120 * encoders)) as (settings, _):
+                started = time.monotonic()
+                HD(tag="par").submit(work / f"par-{encoders}.mp4", bar_params(n_frames), fps=30,
+                                     settings=settings, **ENCODING).wait(timeout=3600)
+                times[encoders].append(time.monotonic() - started)
+                print({"encoders": encoders, "seconds": times[encoders][-1]}, flush=True)
+    return {"seconds": {str(k): v for k, v in times.items()},
+            "speedup": statistics.median(times[1]) / statistics.median(times[2])}
+
+
+def test_pattern(n_frames: int, height: int = 720, width: int = 1280) -> list[np.ndarray]:
+    """Smooth moving colour fields with fine detail: a fair load for a PSNR comparison."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for i in range(n_frames):
+        t = i / 30
+        r = 127 + 120 * np.sin(x / 37 + 2 * t) * np.cos(y / 53 - t)
+        g = 127 + 120 * np.sin((x + y) / 71 + 3 * t)
+        b = 127 + 100 * np.sin(np.hypot(x - width / 2, y - height / 2) / 19 - 4 * t)
+        frames.append(np.stack([r, g, b], axis=-1).clip(0, 255).astype(np.uint8))
+    return frames
+
+
+def psnr(path: Path, reference: list[np.ndarray]) -> float:
+    import imageio
+
+    with imageio.get_reader(str(path), "ffmpeg") as reader:
+        errors = [np.mean((frame.astype(np.float64) - ref) ** 2)
+                  for frame, ref in zip(reader, reference, strict=True)]
+    return float(10 * np.log10(255**2 / np.mean(errors)))
+
+
+def segment_quality(work: Path, n_frames: int, segment: int) -> dict:
+    """PSNR against the source of a single-pass encode and of ``segment``-frame segments joined
+    by stream copy, with the same libx264 settings, and their sizes."""
+    frames = test_pattern(n_frames)
+    options = {"mode": "cpu", "quality": ENCODING["video_quality"], "preset": ENCODING["video_preset"],
+               "quiet": True}
+    single = work / "single.mp4"
+    started = time.monotonic()
+    pvio.write_frames_to_video(str(single), frames, 30, **options)
+    single_s = time.monotonic() - started
+    parts = []
+    started = time.monotonic()
+    for k, first in enumerate(range(0, n_frames, segment)):
+        parts.append(work / f"part{k}.mp4")
+        pvio.write_frames_to_video(str(parts[-1]), frames[first:first + segment], 30, **options)
+    joined = work / "joined.mp4"
+    join_segments(parts, joined)
+    segmented_s = time.monotonic() - started
+    row = {"frames": n_frames, "segment": segment,
+           "single_psnr_db": psnr(single, frames), "segmented_psnr_db": psnr(joined, frames),
+           "single_mib": single.stat().st_size / 2**20, "segmented_mib": joined.stat().st_size / 2**20,
+           "single_s": single_s, "segmented_s": segmented_s}
+    row["psnr_delta_db"] = row["segmented_psnr_db"] - row["single_psnr_db"]
+    print(row, flush=True)
+    return row
+
+
+def report(results: dict) -> str:
+    lines = ["# Encode-side scaling (issue 12)", "",
+             f"Machine: {results['machine']}. Private Redis, `celery worker` processes (prefork), "
+             "render -c 2, encode -c 1 unless said otherwise; 1280x720 frames, libx264 "
+             f"quality {ENCODING['video_quality']}, preset {ENCODING['video_preset']}; default "
+             "settings (segments of at most 120 frames, a window of 120 frames).", "",
+             "## The frame store's peak against job length", "",
+             "| frames | peak frames in store | peak MiB | seconds |", "|---|---|---|---|"]
+    for row in results["store_peak"]:
+        lines.append(f"| {row['frames']} | {row['peak_frames']} | {row['peak_mib']:.1f} | "
+                     f"{row['seconds']:.1f} |")
+    peaks = {row["frames"]: row["peak_mib"] for row in results["store_peak"]}
+    if 100 in peaks and 400 in peaks:
+        lines += ["", f"Peak for 400 frames / peak for 100 frames: **{peaks[400] / peaks[100]:.2f}x**."]
+    sharing = results["short_beside_long"]
+    lines += ["", "## A 24-frame job beside a long one", "",
+              f"Alone: {', '.join(f'{s:.1f}' for s in sharing['alone_s'])} s; submitted 3 s after a "
+              f"{results['long_frames']}-frame job: {', '.join(f'{s:.1f}' for s in sharing['beside_s'])} s. "
+              f"Median ratio **{sharing['ratio']:.2f}x**.", "",
+              "## Parallel encoding", "",
+              f"One {results['parallel_frames']}-frame job, 1 vs 2 encode processes (window of one "
+              f"segment per process): {results['parallel']['seconds']} s; speedup "
+              f"**{results['parallel']['speedup']:.2f}x** (two cores also render: see the README).", "",
+              "## What segments cost", "",
+              "| frames | segment | PSNR single pass | PSNR segmented | delta | MiB single | MiB segmented |",
+              "|---|---|---|---|---|---|---|"]
+    for row in results["quality"]:
+        lines.append(f"| {row['frames']} | {row['segment']} | {row['single_psnr_db']:.2f} dB | "
+                     f"{row['segmented_psnr_db']:.2f} dB | {row['psnr_delta_db']:+.3f} dB | "
+                     f"{row['single_mib']:.2f} | {row['segmented_mib']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    lengths = [30, 130] if args.smoke else [100, 400, 1600]
+    long_frames = 300 if args.smoke else 4800
+    parallel_frames = 130 if args.smoke else 600
+    repeats = 1 if args.smoke else 3
+    with tempfile.TemporaryDirectory(prefix="celery-animate-bench-") as tmp:
+        work = Path(tmp)
+        results = {"machine": f"{platform.processor() or platform.machine()}, "
+                              f"{__import__('os').cpu_count()} cores",
+                   "long_frames": long_frames, "parallel_frames": parallel_frames}
+        results["quality"] = [segment_quality(work, 60 if args.smoke else 600, segment)
+                              for segment in ((30,) if args.smoke else (120, 60))]
+        results["store_peak"] = store_peak(work, lengths)
+        results["short_beside_long"] = short_beside_long(work, repeats, long_frames)
+        results["parallel"] = parallel_encode(work, repeats if not args.smoke else 1, parallel_frames)
+    if not args.smoke:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "encode_scaling.json").write_text(json.dumps(results, indent=2))
+        (RESULTS / "encode_scaling.md").write_text(report(results))
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()

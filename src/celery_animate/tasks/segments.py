@@ -1,0 +1,212 @@
+"""Segmented encoding: a long job's video is encoded in segments by several encoders at once.
+
+Each segment (``spec.segment_range(k)``) is encoded by its own
+``encode_segment`` task, sent with the job, into a hidden file beside the
+output; once that file is complete and flushed the segment is marked
+finished and its frames leave the frame store, which is what bounds the
+store. The chord's callback
+(``encode_video``) then encodes whatever segment nobody did, joins them by
+stream copy and publishes the video (:func:`encode_segmented`). The render
+side's half of the bound is :func:`celery_animate.window.pause`.
+
+Every segment uses the job's one encoder: the first segment to start
+records the codec it will use, and a worker that would use another fails
+the job rather than make a video that cannot be joined.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+from dataclasses import replace
+
+import redis
+from celery import shared_task
+
+from .. import lifecycle, worker_state
+from ..celery_app import SEGMENT_TASK
+from ..config import Settings
+from ..encode.encoder import encode_frames, publish_segments
+from ..encode.lease import EncodeLease
+from ..encode.pvio_adapter import LIBX264, planned_codec
+from ..encode.stored_frames import StoredFrames
+from ..encode.waiter import EncodeAbandoned, FrameWaiter
+from ..errors import ConfigurationError, EncodeIncomplete, InvalidArgument, WorkerLost
+from ..frames import unpack_frame
+from ..paths import output_path, remove_partials, remove_segments, segment_path
+from ..record import JobRecord
+from ..spec import JobSpec
+from ..states import TERMINAL_STATES
+from ..stores import FrameStore
+from .render import REDIS_BLIPS, redis_backoff
+
+#: Seconds without a newly rendered frame after which a segment's encoder gives its slot back.
+STALL_SECONDS = 5.0
+
+
+class SegmentNotReady(Exception):
+    """Segment encoding cannot go on in this slot now: try again later (countdown, seconds)."""
+
+    def __init__(self, countdown: float):
+        super().__init__(countdown)
+        self.countdown = countdown
+
+
+def _segment_reporter(record: JobRecord):
+    def encoded(n: int) -> None:
+        if not record.note_encoding():
+            raise EncodeAbandoned("the job's record is gone")
+        state = record.state()
+        if state in TERMINAL_STATES:
+            raise EncodeAbandoned(f"the job was {state} while encoding")
+    return encoded
+
+
+def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Settings,
+               first_frame: int) -> str:
+    """The codec every segment of the job uses: recorded by the first segment to start."""
+    payload = store.get_many(record.job_id, [first_frame])[0]
+    if payload is None:
+        raise SegmentNotReady(1.0)
+    height, width = unpack_frame(payload, settings.max_frame_pixels).shape[:2]
+    mine = planned_codec(spec.options.video_mode, height, width)
+    recorded = record.claim_codec(mine)
+    if recorded is None:
+        raise EncodeAbandoned("the job's record is gone")
+    if recorded != mine:
+        raise ConfigurationError(
+            f"this job's segments are encoded with {recorded}, but this encode worker would use "
+            f"{mine}: segments of one video must share an encoder. Run the encode workers of "
+            "queue on the same kind of machine, or submit with video_mode='cpu'")
+    return recorded
+
+
+def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
+                       segment: int, streaming: bool) -> bool:
+    """Encode segment ``segment`` into its file and drop its frames; False if someone else holds
+    it. A ``streaming`` encoder raises :class:`SegmentNotReady` when its frames are not being
+    rendered, to give its worker slot back."""
+    frames = spec.segment_range(segment)
+    if streaming and store.missing(record.job_id, frames.start + 1, start=frames.start):
+        raise SegmentNotReady(1.0)
+    part = f":seg{segment}"
+    lease = EncodeLease(record, part=part)
+    if not lease.acquire():
+        return False
+    output = output_path(spec.output, settings)
+    target = segment_path(output, record.job_id, segment)
+    try:
+        record.note_encoding()
+        deaths = record.begin_encode_attempt(lease.generation, part)
+        if deaths >= settings.max_deliveries:
+            raise WorkerLost(f"the encoder's process died {deaths} times while encoding segment "
+                             f"{segment} (frames {frames.start}-{frames.stop - 1}): see the encode "
+                             "workers' logs")
+        remove_partials(target, record.job_id, below_generation=lease.generation)
+        codec = _job_codec(record, spec, store, settings, frames.start)
+        options = replace(spec.options, video_mode="cpu" if codec == LIBX264 else "gpu")
+        waiter = FrameWaiter(record, store, frames.stop, lease.check,
+                             stall_after=STALL_SECONDS if streaming else None, first=frames.start)
+        stored = StoredFrames(store, record.job_id, frames.stop, wait=waiter,
+                              max_pixels=settings.max_frame_pixels, first=frames.start)
+        result = encode_frames(stored, target, options, _segment_reporter(record), record.job_id,
+                               lease.generation, before_publish=lease.check)
+        if result.encoder != codec:  # pvio fell back from NVENC: the segments would not join
+            target.unlink(missing_ok=True)
+            raise EncodeIncomplete(f"segment {segment} fell back from {codec} to {result.encoder}; "
+                                   "see the encode worker's log, or submit with video_mode='cpu'")
+        if record.finish_segment(segment, len(frames)):
+            lifecycle.discard_frames(store, record.job_id, frames)
+        record.add_seconds({"encode": result.encode_seconds})
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            record.end_encode_attempt(part)
+        lease.release()
+    return True
+
+
+def encode_segmented(task, record: JobRecord, spec: JobSpec, lease: EncodeLease) -> dict:
+    """The chord's callback for a segmented job, holding the job's lease: every frame is rendered.
+    Encode the segments nobody encoded, wait for those being encoded, join, publish."""
+    settings = worker_state.settings()
+    store = worker_state.frame_store()
+    output = output_path(spec.output, settings)
+    for segment, finished in enumerate(record.finished_segments(spec.n_segments)):
+        if not finished and not encode_one_segment(record, spec, settings, store, segment,
+                                                   streaming=False):
+            raise SegmentNotReady(2.0)  # another encoder is on it
+    remove_partials(output, record.job_id, below_generation=lease.generation)
+    segments = [segment_path(output, record.job_id, k) for k in range(spec.n_segments)]
+    for segment, path in enumerate(segments):
+        if not path.is_file():
+            raise EncodeIncomplete(
+                f"segment {segment} of the video was encoded but its file {path} is not on this "
+                "machine: every encode worker of a queue must see the same output directory "
+                "(a shared volume), or give jobs one segment (CELERY_ANIMATE_SEGMENT_FRAMES)")
+    result = publish_segments(segments, output, spec.options, record.field("codec") or LIBX264,
+                              record.job_id, lease.generation, before_publish=lease.commit)
+    record.add_seconds({"join": result.encode_seconds})
+    record.set_stat("encoder_peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    lifecycle.finish(record, result)
+    return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder,
+            "segments": spec.n_segments}
+
+
+def end_segments(record: JobRecord, spec: JobSpec) -> None:
+    """The job ended: delete its frames, staged params and segment files."""
+    settings = worker_state.settings()
+    lifecycle.cleanup(record, spec, worker_state.frame_store())
+    with contextlib.suppress(InvalidArgument):  # an output path this worker refuses has no files
+        remove_segments(output_path(spec.output, settings), record.job_id)
+
+
+def _encode_segment_task(task, record: JobRecord, segment: int) -> dict:
+    state = record.state()
+    if state is None:
+        return {"skipped": "unknown job"}
+    try:
+        spec = worker_state.job_spec(record.job_id)
+        if type(segment) is not int or not 0 <= segment < spec.n_segments:
+            raise InvalidArgument(f"segment {segment!r} does not exist: the job has {spec.n_segments}")
+    except InvalidArgument as exc:
+        lifecycle.fail(record, exc)
+        raise
+    if state in TERMINAL_STATES:
+        end_segments(record, spec)
+        return {"skipped": state}
+    if record.finished_segments(spec.n_segments)[segment]:
+        return {"skipped": f"segment {segment} is encoded"}
+    settings = worker_state.settings()
+    try:
+        if not encode_one_segment(record, spec, settings, worker_state.frame_store(), segment,
+                                  streaming=True):
+            return {"skipped": f"another encoder has segment {segment}"}
+    except SegmentNotReady as wait:
+        raise task.retry(countdown=min(5.0, wait.countdown + task.request.retries / 4)) from None
+    except EncodeAbandoned as reason:
+        if record.state() in TERMINAL_STATES or record.state() is None:
+            end_segments(record, spec)
+            return {"skipped": str(reason)}
+        raise task.retry(countdown=1.0) from None  # rendering stalled: give the slot back
+    except REDIS_BLIPS:
+        raise
+    except Exception as exc:
+        lifecycle.fail(record, exc)
+        end_segments(record, spec)
+        raise
+    return {"segment": segment}
+
+
+@shared_task(name=SEGMENT_TASK, bind=True, max_retries=None)
+def encode_segment(self, job_id: str, segment: int) -> dict:
+    """Encode segment ``segment`` of ``job_id`` as its frames arrive, then drop those frames.
+
+    Gives its worker slot back (retrying itself later) while the segment's
+    frames are not being rendered. Safe to run again: a finished segment is
+    left alone. Fails the job on an encoder that differs from the job's.
+    """
+    record = worker_state.job_record(job_id)
+    try:
+        return _encode_segment_task(self, record, segment)
+    except REDIS_BLIPS as exc:
+        raise self.retry(exc=exc, countdown=redis_backoff(self)) from exc

@@ -1,0 +1,137 @@
+"""Segmented encoding and the render window, on real workers.
+
+A long job is encoded in segments by two encode nodes at once and joined by
+stream copy: the video must be frame-exact. The window must bound the frames
+waiting in the store for a job whose encoder is its bottleneck, and a single
+worker process that serves both queues must still finish such a job.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+import redis
+from animators import BarCode, bar_params
+from helpers import assert_video, decode, serial_frames, wait_until
+from workers import cluster_env, start_worker, stop, wait_for_workers
+
+from celery_animate import Settings
+from celery_animate.celery_app import app_for
+from celery_animate.embedded.redis_server import RedisServer
+from celery_animate.encode.join import packets
+
+pytestmark = pytest.mark.cluster
+
+SEGMENT, WINDOW = 16, 16
+
+
+def small_segments(**extra: str) -> dict[str, str]:
+    return {"CELERY_ANIMATE_SEGMENT_FRAMES": str(SEGMENT), "CELERY_ANIMATE_WINDOW_FRAMES": str(WINDOW),
+            "CELERY_ANIMATE_VISIBILITY_TIMEOUT": "5", **extra}
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    """``start(store, {name: (queues, concurrency)})`` -> settings: workers on a Redis of their own."""
+    started = []
+    with RedisServer() as server:
+        def start(store: str, layout: dict[str, tuple[str, int]]) -> Settings:
+            extra = small_segments()
+            if store == "directory":
+                scratch = tmp_path / "shared-scratch"
+                scratch.mkdir(exist_ok=True)
+                extra["CELERY_ANIMATE_FRAME_STORE"] = scratch.as_uri()
+            env = cluster_env(server.url, **extra)
+            for name, (queues, concurrency) in layout.items():
+                started.append(start_worker(env, queues, concurrency, name, tmp_path / f"{name}.log"))
+            settings = Settings.from_env(env)
+            wait_for_workers(settings, list(layout))
+            return settings
+
+        start.server = server
+        yield start
+        for worker in started:
+            stop(worker)
+
+
+def segment_runs(log) -> int:
+    return sum("encode_segment" in line and "succeeded" in line
+               for line in log.read_text(errors="replace").splitlines())
+
+
+@pytest.mark.parametrize("store", ["redis", "directory"])
+def test_segments_encoded_by_two_encode_nodes_join_into_the_exact_video(nodes, store, tmp_path):
+    settings = nodes(store, {"render-a": ("render", 2), "enc-1": ("gpu", 1), "enc-2": ("gpu", 1)})
+    params = bar_params(80)  # five segments of 16 frames
+    job = BarCode(tag="seg").submit(tmp_path / "seg.mp4", params, fps=10, video_quality=10,
+                                    settings=settings)
+    result = job.wait(timeout=180)
+    assert result.n_frames == 80
+    assert_video(tmp_path / "seg.mp4", serial_frames(BarCode(), params))
+    found = packets(tmp_path / "seg.mp4")
+    assert sorted(found.pts) == [found.durations[0] * i for i in range(80)]  # no seams in time
+    runs = [segment_runs(tmp_path / f"{name}.log") for name in ("enc-1", "enc-2")]
+    assert sum(runs) >= 5 and min(runs) >= 1, runs  # both nodes encoded segments
+    # Segment files and frames are gone; only the video is left.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mp4") == ["seg.mp4"]
+    client = redis.Redis.from_url(nodes.server.url)
+    assert not client.keys(f"celery_animate:frame:{job.id}:*")
+    if store == "directory":
+        assert not list((tmp_path / "shared-scratch").rglob("*.msgpack*"))
+
+
+def test_the_window_bounds_the_frames_waiting_for_a_slow_encoder(nodes, tmp_path):
+    settings = nodes("redis", {"render-a": ("render", 2), "enc-1": ("gpu", 1)})
+    client = redis.Redis.from_url(nodes.server.url)
+    params = bar_params(96)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], len(client.keys("celery_animate:frame:*")))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        # ffmpeg's realtime filter paces the encoder at 24 frames/s; rendering is far faster.
+        job = BarCode(tag="window").submit(
+            tmp_path / "window.mp4", params, fps=24, num_workers=2, preload_factor=12,
+            video_extra_ffmpeg_params=["-vf", "realtime"], settings=settings)  # chunks of 4
+        job.wait(timeout=180)
+    finally:
+        done.set()
+        sampler.join()
+    assert_video(tmp_path / "window.mp4", serial_frames(BarCode(), params))
+    # At most the window past the segment being encoded, a chunk that started inside it, and
+    # a finished segment's frames on their way out.
+    assert 0 < peak[0] <= WINDOW + 4 + SEGMENT, peak[0]
+
+
+def test_one_process_serving_both_queues_finishes_a_segmented_job(nodes, tmp_path):
+    settings = nodes("redis", {"solo": ("render,gpu", 1)})
+    params = bar_params(48)
+    job = BarCode(tag="solo").submit(tmp_path / "solo.mp4", params, fps=10, num_workers=1,
+                                     preload_factor=6, settings=settings)  # chunks of 8
+    job.wait(timeout=240)
+    assert len(decode(tmp_path / "solo.mp4")) == 48
+    assert_video(tmp_path / "solo.mp4", serial_frames(BarCode(), params))
+
+
+def test_an_encoder_killed_mid_segment_costs_that_segment_not_the_video(nodes, tmp_path):
+    settings = nodes("redis", {"render-a": ("render", 2), "enc-1": ("gpu", 1)})
+    params = bar_params(48)
+    # ffmpeg's realtime filter paces each segment's encode at 10 frames/s: 1.6 s per segment.
+    job = BarCode(tag="seg-kill").submit(tmp_path / "kill.mp4", params, fps=10, video_quality=10,
+                                         video_extra_ffmpeg_params=["-vf", "realtime"],
+                                         settings=settings)
+    wait_until(lambda: job.progress().encoded >= SEGMENT, message="a first segment encoded")
+    stats = app_for(settings).control.inspect(timeout=2).stats()
+    (pool,) = [s["pool"]["processes"] for host, s in stats.items() if host.startswith("enc-1@")]
+    os.kill(pool[0], signal.SIGKILL)
+    result = job.wait(timeout=180)
+    assert result.n_frames == 48
+    assert_video(tmp_path / "kill.mp4", serial_frames(BarCode(), params))
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".mp4"] == ["kill.mp4"]

@@ -1,0 +1,88 @@
+"""The render window of a segmented job: who waits, and why nothing can wait forever."""
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from celery_animate import lifecycle
+from celery_animate.config import Settings
+from celery_animate.errors import InvalidArgument
+from celery_animate.ids import new_job_id
+from celery_animate.options import RenderOptions
+from celery_animate.record import JobRecord
+from celery_animate.spec import MAX_SEGMENTS, JobSpec, plan_segments
+from celery_animate.window import MAX_PAUSE_SECONDS, STALL_SECONDS, pause
+
+SETTINGS = Settings(window_frames=20)
+
+
+def job(fake_redis, n_frames=100, segment_frames=10):
+    record = JobRecord(fake_redis, new_job_id())
+    spec = JobSpec("m:C", b"\x80", "/o.mp4", n_frames, 10, RenderOptions(fps=1), segment_frames)
+    lifecycle.create(record, spec)
+    return record, spec
+
+
+def test_frames_past_the_window_wait_until_segments_are_encoded(fake_redis):
+    record, spec = job(fake_redis)
+    assert not must_wait(record, spec, SETTINGS, 19)
+    assert must_wait(record, spec, SETTINGS, 20)
+    record.finish_segment(1, 10)  # out of order: the first unfinished segment is still 0
+    assert must_wait(record, spec, SETTINGS, 20)
+    record.finish_segment(0, 10)
+    assert not must_wait(record, spec, SETTINGS, 39) and must_wait(record, spec, SETTINGS, 40)
+    assert record.progress().encoded == 20
+    assert not record.finish_segment(0, 10) and record.progress().encoded == 20  # counted once
+
+
+def must_wait(record, spec, settings, first_frame) -> bool:
+    return pause(record, spec, settings, first_frame) > 0
+
+
+def test_tasks_far_ahead_wait_longer(fake_redis):
+    record, spec = job(fake_redis, n_frames=10_000)
+    assert pause(record, spec, SETTINGS, 20) == 1.0 and pause(record, spec, SETTINGS, 29) == 1.0
+    assert pause(record, spec, SETTINGS, 30) == 2.0
+    assert pause(record, spec, SETTINGS, 9_990) == MAX_PAUSE_SECONDS
+
+
+def test_the_window_is_never_shorter_than_a_segment(fake_redis):
+    record, spec = job(fake_redis, segment_frames=50)
+    assert not must_wait(record, spec, SETTINGS, 49) and must_wait(record, spec, SETTINGS, 50)
+
+
+def test_nothing_waits_on_encoders_that_make_no_progress(fake_redis):
+    record, spec = job(fake_redis)
+    fake_redis.hset(record.key, "encoded_at", time.time() - STALL_SECONDS - 1)
+    assert not must_wait(record, spec, SETTINGS, 90)
+    record.note_encoding()
+    assert must_wait(record, spec, SETTINGS, 90)
+
+
+def test_a_job_of_one_segment_never_waits(fake_redis):
+    record, spec = job(fake_redis, segment_frames=100)
+    assert spec.n_segments == 1 and not must_wait(record, spec, SETTINGS, 99)
+
+
+def test_segments_are_planned_equal_and_short_jobs_keep_one():
+    assert plan_segments(100, 120) == 100
+    assert plan_segments(300, 120) == 100  # three equal segments, not 120 + 120 + 60
+    assert plan_segments(241, 120) == 81
+    assert plan_segments(1000, 1) == 8  # never shorter than the minimum
+    assert -(-10**9 // plan_segments(10**9, 8)) == MAX_SEGMENTS
+
+
+@pytest.mark.parametrize("segment_frames", [0, 3, -5, "8", 1.5])
+def test_a_spec_with_forged_segments_is_refused(segment_frames):
+    good = JobSpec("m:C", b"\x80", "out.mp4", 1000, 10, RenderOptions(fps=1), 100)
+    fields = {**good.__dict__, "options": good.options.__dict__, "segment_frames": segment_frames}
+    with pytest.raises(InvalidArgument):
+        JobSpec.from_fields(fields)
+    assert JobSpec.from_fields({**fields, "segment_frames": 100}).n_segments == 10
+
+
+def test_a_spec_with_too_many_segments_is_refused():
+    spec = replace(JobSpec("m:C", b"\x80", "out.mp4", 10**6, 10, RenderOptions(fps=1)), segment_frames=8)
+    with pytest.raises(InvalidArgument, match="segments"):
+        JobSpec.unpack(spec.pack())
