@@ -5,7 +5,8 @@ length, a short job beside a long one, parallel encoding, and what segments cost
     python bench/encode_scaling.py --smoke    # small sizes: checks the script runs
 
 Every cluster is a private redis-server with `celery worker` processes (prefork): render -c 2,
-encode -c 1 unless said otherwise, default settings (segments of 120 frames, a window of 120).
+encode -c 1 unless said otherwise, default settings (segments of at most 60 frames, a window of
+120).
 """
 
 from __future__ import annotations
@@ -122,20 +123,24 @@ def short_beside_long(work: Path, repeats: int, long_frames: int) -> dict:
             "ratio": statistics.median(beside) / statistics.median(alone)}
 
 
+#: (encode processes, window in frames) for one long job: a window of one segment (no render
+#: while a segment encodes), the default of two, and two encoders with a window of four.
+LAYOUTS = [(1, 60), (1, 120), (2, 240)]
+
+
 def parallel_encode(work: Path, repeats: int, n_frames: int) -> dict:
-    """Seconds for one ``n_frames`` job with 1 and with 2 encode processes, alternated."""
-    times: dict[int, list[float]] = {1: [], 2: []}
+    """Seconds for one ``n_frames`` job in each of :data:`LAYOUTS`, alternated."""
+    times: dict[str, list[float]] = {f"{e} encoder(s), window {w}": [] for e, w in LAYOUTS}
     for _ in range(repeats):
-        for encoders in (1, 2):
-            # The window covers one segment per encode process, so both can work on the job.
-            with cluster(work, encoders, CELERY_ANIMATE_WINDOW_FRAMES=str(120 * encoders)) as (settings, _):
+        for encoders, window in LAYOUTS:
+            label = f"{encoders} encoder(s), window {window}"
+            with cluster(work, encoders, CELERY_ANIMATE_WINDOW_FRAMES=str(window)) as (settings, _):
                 started = time.monotonic()
-                HD(tag="par").submit(work / f"par-{encoders}.mp4", bar_params(n_frames), fps=30,
+                HD(tag="par").submit(work / "par.mp4", bar_params(n_frames), fps=30,
                                      settings=settings, **ENCODING).wait(timeout=3600)
-                times[encoders].append(time.monotonic() - started)
-                print({"encoders": encoders, "seconds": times[encoders][-1]}, flush=True)
-    return {"seconds": {str(k): v for k, v in times.items()},
-            "speedup": statistics.median(times[1]) / statistics.median(times[2])}
+                times[label].append(time.monotonic() - started)
+                print({label: times[label][-1]}, flush=True)
+    return {"seconds": times, "median": {k: statistics.median(v) for k, v in times.items()}}
 
 
 def test_pattern(n_frames: int, height: int = 720, width: int = 1280) -> list[np.ndarray]:
@@ -160,10 +165,21 @@ def psnr(path: Path, reference: list[np.ndarray]) -> float:
     return float(10 * np.log10(255**2 / np.mean(errors)))
 
 
-def segment_quality(work: Path, n_frames: int, segment: int) -> dict:
+def one_line_frames(n_frames: int) -> list[np.ndarray]:
+    """The issue-11 one-line wave (640x480, axis labels, title) as the renderer draws it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from ported import OneLine, one_line_params
+
+    from celery_animate.render import PreparedFigure, render_frames
+
+    prepared = PreparedFigure.prepare(OneLine())
+    return [rgb for _, rgb in render_frames(prepared, enumerate(one_line_params(n_frames)))]
+
+
+def segment_quality(work: Path, source: str, frames: list[np.ndarray], segment: int) -> dict:
     """PSNR against the source of a single-pass encode and of ``segment``-frame segments joined
     by stream copy, with the same libx264 settings, and their sizes."""
-    frames = test_pattern(n_frames)
+    n_frames = len(frames)
     options = {"mode": "cpu", "quality": ENCODING["video_quality"], "preset": ENCODING["video_preset"],
                "quiet": True}
     single = work / "single.mp4"
@@ -178,7 +194,7 @@ def segment_quality(work: Path, n_frames: int, segment: int) -> dict:
     joined = work / "joined.mp4"
     join_segments(parts, joined)
     segmented_s = time.monotonic() - started
-    row = {"frames": n_frames, "segment": segment,
+    row = {"source": source, "frames": n_frames, "segment": segment,
            "single_psnr_db": psnr(single, frames), "segmented_psnr_db": psnr(joined, frames),
            "single_mib": single.stat().st_size / 2**20, "segmented_mib": joined.stat().st_size / 2**20,
            "single_s": single_s, "segmented_s": segmented_s}
@@ -192,7 +208,7 @@ def report(results: dict) -> str:
              f"Machine: {results['machine']}. Private Redis, `celery worker` processes (prefork), "
              "render -c 2, encode -c 1 unless said otherwise; 1280x720 frames, libx264 "
              f"quality {ENCODING['video_quality']}, preset {ENCODING['video_preset']}; default "
-             "settings (segments of at most 120 frames, a window of 120 frames).", "",
+             "settings (segments of at most 60 frames, a window of 120 frames).", "",
              "## The frame store's peak against job length", "",
              "| frames | peak frames in store | peak MiB | seconds |", "|---|---|---|---|"]
     for row in results["store_peak"]:
@@ -206,17 +222,22 @@ def report(results: dict) -> str:
               f"Alone: {', '.join(f'{s:.1f}' for s in sharing['alone_s'])} s; submitted 3 s after a "
               f"{results['long_frames']}-frame job: {', '.join(f'{s:.1f}' for s in sharing['beside_s'])} s. "
               f"Median ratio **{sharing['ratio']:.2f}x**.", "",
-              "## Parallel encoding", "",
-              f"One {results['parallel_frames']}-frame job, 1 vs 2 encode processes (window of one "
-              f"segment per process): {results['parallel']['seconds']} s; speedup "
-              f"**{results['parallel']['speedup']:.2f}x** (two cores also render: see the README).", "",
+              "## Window and encoders", "",
+              f"One {results['parallel_frames']}-frame 1280x720 job (segments of 60), workers started "
+              "for each run, median seconds:", "", "| layout | seconds | runs |", "|---|---|---|",
+              *[f"| {label} | {results['parallel']['median'][label]:.1f} | "
+                f"{', '.join(f'{t:.1f}' for t in runs)} |"
+                for label, runs in results["parallel"]["seconds"].items()], "",
               "## What segments cost", "",
-              "| frames | segment | PSNR single pass | PSNR segmented | delta | MiB single | MiB segmented |",
-              "|---|---|---|---|---|---|---|"]
+              "| source | frames | segment | PSNR single pass | PSNR segmented | delta | MiB single "
+              "| MiB segmented | s single | s segmented |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in results["quality"]:
-        lines.append(f"| {row['frames']} | {row['segment']} | {row['single_psnr_db']:.2f} dB | "
+        lines.append(f"| {row['source']} | {row['frames']} | {row['segment']} | "
+                     f"{row['single_psnr_db']:.2f} dB | "
                      f"{row['segmented_psnr_db']:.2f} dB | {row['psnr_delta_db']:+.3f} dB | "
-                     f"{row['single_mib']:.2f} | {row['segmented_mib']:.2f} |")
+                     f"{row['single_mib']:.2f} | {row['segmented_mib']:.2f} | {row['single_s']:.1f} | "
+                     f"{row['segmented_s']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -233,7 +254,10 @@ def main() -> None:
         results = {"machine": f"{platform.processor() or platform.machine()}, "
                               f"{__import__('os').cpu_count()} cores",
                    "long_frames": long_frames, "parallel_frames": parallel_frames}
-        results["quality"] = [segment_quality(work, 60 if args.smoke else 600, segment)
+        n = 60 if args.smoke else 600
+        sources = {"colour fields 1280x720": test_pattern(n), "one line 640x480": one_line_frames(n)}
+        results["quality"] = [segment_quality(work, name, frames, segment)
+                              for name, frames in sources.items()
                               for segment in ((30,) if args.smoke else (120, 60))]
         results["store_peak"] = store_peak(work, lengths)
         results["short_beside_long"] = short_beside_long(work, repeats, long_frames)

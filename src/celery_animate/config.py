@@ -14,6 +14,8 @@ from .errors import ConfigurationError
 
 #: Frame-store setting meaning "the Redis that holds job state".
 REDIS_FRAME_STORE = "redis"
+#: Default frames per encode segment on a configured cluster and on the embedded one.
+CLUSTER_SEGMENT_FRAMES, EMBEDDED_SEGMENT_FRAMES = 60, 3600
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,14 @@ class Settings:
     #: Seconds a Redis command may take before it fails (connecting, reading, writing).
     redis_timeout: int = 30
     #: Frames per encode segment: a longer job is encoded in segments, several at once, then
-    #: joined without re-encoding. A job of at most this many frames is one segment.
-    segment_frames: int = 120
+    #: joined without re-encoding. A job of at most this many frames is one segment. Render
+    #: chunks hold at most half of it, so the window below bounds what chunks store. None: the
+    #: default for the cluster (see :attr:`segment_length`).
+    segment_frames: int | None = None
     #: Frames of a segmented job that may wait in the frame store, counted from the first frame
     #: of the first segment not yet encoded (at least one segment); render tasks beyond wait.
-    #: For N encode processes to work on one job at once, make it N segments.
+    #: Two segments let the next segment render while one encodes; for N encode processes to
+    #: work on one job at once, make it N + 1 segments.
     window_frames: int = 120
     #: Whether workers answer Celery's remote control (inspect, ping, shutdown, ...).
     remote_control: bool = True
@@ -89,11 +94,21 @@ class Settings:
             stall_timeout=_int(env, "CELERY_ANIMATE_STALL_TIMEOUT", 600),
             max_frame_pixels=_int(env, "CELERY_ANIMATE_MAX_FRAME_PIXELS", 7680 * 4320),
             redis_timeout=_int(env, "CELERY_ANIMATE_REDIS_TIMEOUT", 30),
-            segment_frames=_int(env, "CELERY_ANIMATE_SEGMENT_FRAMES", 120),
+            segment_frames=_optional_int(env, "CELERY_ANIMATE_SEGMENT_FRAMES"),
             window_frames=_int(env, "CELERY_ANIMATE_WINDOW_FRAMES", 120),
             remote_control=_bool(env, "CELERY_ANIMATE_REMOTE_CONTROL", True),
             auto_blit=_bool(env, "CELERY_ANIMATE_AUTO_BLIT", True),
         )
+
+    @property
+    def segment_length(self) -> int:
+        """Frames per encode segment: ``segment_frames`` if set, else 60 on a configured cluster
+        (many encoders, a bounded frame store) and 3600 on the embedded one, whose one encoder
+        gains nothing from segments: there a job of up to two minutes at 30 fps is encoded in one
+        pass, into the same bytes as parallel_animate's."""
+        if self.segment_frames is not None:
+            return self.segment_frames
+        return EMBEDDED_SEGMENT_FRAMES if self.embedded else CLUSTER_SEGMENT_FRAMES
 
     @property
     def configured(self) -> bool:
@@ -107,6 +122,10 @@ class Settings:
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _optional_int(env, name: str) -> int | None:
+    return _int(env, name, 0) if env.get(name) else None
 
 
 def _int(env, name: str, default: int) -> int:

@@ -124,14 +124,18 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def choose_chunk_size(n_frames: int | None, workers: int, chunks_per_worker: int) -> int:
-    """Frames per render task.
+def choose_chunk_size(n_frames: int | None, workers: int, chunks_per_worker: int,
+                      largest: int = 256) -> int:
+    """Frames per render task, at most ``largest``.
 
     Aims at ``chunks_per_worker`` chunks for each worker (parallel_animate's
     ``preload_factor``): enough for a slow worker's share to be taken over,
     few enough that per-task overhead and per-chunk setup stay negligible.
+    The cap keeps a long job's chunks short, so another job's chunks get a
+    worker within one chunk's time, and what a chunk stores past the render
+    window small.
     """
     if n_frames is None:
-        return 32
+        return min(32, largest)
     target = max(1, workers) * max(1, chunks_per_worker)
-    return max(1, min(256, -(-n_frames // target)))
+    return max(1, min(largest, -(-n_frames // target)))

@@ -166,10 +166,7 @@ class JobRecord:
 
     def count_delivery(self, chunk_no: int) -> int:
         """Count one more delivery of chunk ``chunk_no``; return how many there were (0: no record)."""
-        field = f"deliveries:{int(chunk_no)}"
-        if not self._update(("incr", field, 1)):
-            return 0
-        return int(self.client.hget(self.key, field) or 0)
+        return int(run_script(self.client, "count_delivery", [self.key], [f"deliveries:{int(chunk_no)}"]))
 
     def begin_encode_attempt(self, generation: int, part: str = "") -> int:
         """Note that encode lease ``generation`` starts encoding ``part`` (the video, or a segment);

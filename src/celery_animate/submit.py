@@ -75,7 +75,8 @@ def submit_job(
     check_n_frames(n_frames)
     output = resolve_output(output_file, settings)
     known = n_frames if n_frames is not None else known_length(param_by_frame)
-    chunk_size = choose_chunk_size(known, workers_hint, chunks_per_worker)
+    chunk_size = choose_chunk_size(known, workers_hint, chunks_per_worker,
+                                   largest=max(1, settings.segment_length // 2))
 
     job_id = new_job_id()
     record = JobRecord(job_redis(settings), job_id, settings.job_ttl)
@@ -87,7 +88,7 @@ def submit_job(
             n_chunks += 1
         total = tracker.finish(n_frames)
         spec = JobSpec(path, attrs, output, total, n_chunks, options,
-                       plan_segments(total, settings.segment_frames))
+                       plan_segments(total, settings.segment_length))
         lifecycle.create(record, spec)
         send_chord(app_for(settings), settings, job_id, n_chunks, priority, workers_hint,
                    spec.n_segments)

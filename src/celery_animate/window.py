@@ -33,9 +33,9 @@ def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int
     :data:`PAUSE_SECONDS` per segment), so a long job's waiting tasks do not
     flood the broker.
     """
-    if spec.n_segments == 1:
-        return 0.0
     window = max(settings.window_frames, spec.segment_frames)
+    if spec.n_segments == 1 or first_frame < window:  # inside the window, wherever it is now
+        return 0.0
     end = record.first_unfinished_segment() * spec.segment_frames + window
     if first_frame < end:
         return 0.0

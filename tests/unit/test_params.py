@@ -70,6 +70,8 @@ def test_chunk_size():
     assert choose_chunk_size(5, 4, 8) == 1
     assert choose_chunk_size(10**6, 2, 8) == 256
     assert choose_chunk_size(None, 2, 8) == 32
+    assert choose_chunk_size(10**6, 2, 8, largest=30) == 30
+    assert choose_chunk_size(None, 2, 8, largest=16) == 16
 
 
 def test_numpy_scalars_are_taken_where_parallel_animate_takes_numbers():

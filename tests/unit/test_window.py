@@ -86,3 +86,10 @@ def test_a_spec_with_too_many_segments_is_refused():
     spec = replace(JobSpec("m:C", b"\x80", "out.mp4", 10**6, 10, RenderOptions(fps=1)), segment_frames=8)
     with pytest.raises(InvalidArgument, match="segments"):
         JobSpec.unpack(spec.pack())
+
+
+def test_segment_length_depends_on_the_cluster_unless_set():
+    assert Settings.from_env({}).segment_length == 60
+    assert replace(Settings.from_env({}), embedded=True).segment_length == 3600
+    chosen = Settings.from_env({"CELERY_ANIMATE_SEGMENT_FRAMES": "90"})
+    assert replace(chosen, embedded=True).segment_length == 90

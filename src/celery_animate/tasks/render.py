@@ -14,13 +14,15 @@ from ..errors import InvalidArgument, TaskKilled, WorkerLost
 from ..frames import pack_frame, poster_png
 from ..params import describe_ranges
 from ..render import render_frames
-from ..states import TERMINAL_STATES
+from ..states import QUEUED, TERMINAL_STATES
 from ..window import pause
 
 #: Redis errors a task waits out (with backoff) instead of failing its job at the first blip.
 REDIS_BLIPS = (redis.ConnectionError, redis.TimeoutError)
 #: Tries, and the longest pause between them in seconds, before a Redis blip fails the task.
 REDIS_RETRIES, REDIS_MAX_BACKOFF = 5, 30
+#: Seconds between a chunk's progress reports to the job, and between its PROGRESS states.
+REPORT_SECONDS, SHOW_SECONDS = 0.25, 2.0
 
 
 def redis_backoff(task, waits: int = 0) -> float:
@@ -74,8 +76,9 @@ def _render(task, record, chunk_no: int, waits: int) -> dict:
                 f"{deliveries - 1} times and its worker process died each time (killed by a signal "
                 "such as SIGKILL or the out-of-memory killer, or crashed in native code): see the "
                 "render workers' logs, and make update() survive those frames")
-        lifecycle.begin_rendering(record)
-        record.mark_started()
+        if state == QUEUED:  # the job's first chunks; later ones skip these two round trips
+            lifecycle.begin_rendering(record)
+            record.mark_started()
         store = worker_state.frame_store()
         clock = time.perf_counter()
         prepared = worker_state.FIGURES.get(spec.animator_path, spec.animator_attrs,
@@ -83,7 +86,7 @@ def _render(task, record, chunk_no: int, waits: int) -> dict:
         seconds = {"setup": time.perf_counter() - clock, "render": 0.0, "store_put": 0.0}
         options = spec.options
         written: list[int] = []
-        clock = reported = time.perf_counter()
+        clock = reported = shown = time.perf_counter()
         for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
                                             options.reuse_figure_object,
                                             options.plotting_log_interval, settings.max_frame_pixels,
@@ -94,13 +97,17 @@ def _render(task, record, chunk_no: int, waits: int) -> dict:
             if frame_idx == 0:  # a web page can show it while the rest is made
                 record.set_poster(poster_png(rgb))
             written.append(frame_idx)
-            # Progress (and news of an ended job) every 0.1 s, not every frame.
+            # Progress (and news of an ended job) every REPORT_SECONDS, not every frame; the
+            # task's own state for Flower every SHOW_SECONDS: each is a Redis round trip.
             ended = False
-            if stored - reported > 0.1 or len(written) == len(frames):
+            last = len(written) == len(frames)
+            if stored - reported > REPORT_SECONDS or last:
                 reported = stored
                 state = lifecycle.report_chunk(record, chunk_no, len(written))
                 ended = state is None or state in TERMINAL_STATES
-                task.update_state(state="PROGRESS", meta={  # shown by Flower
+            if stored - shown > SHOW_SECONDS and not last:
+                shown = stored
+                task.update_state(state="PROGRESS", meta={
                     "job": record.job_id, "chunk": chunk_no, "frames_done": len(written),
                     "frames": len(frames)})
             clock = time.perf_counter()

@@ -1,7 +1,10 @@
 """Segmented encoding: a long job's video is encoded in segments by several encoders at once.
 
 Each segment (``spec.segment_range(k)``) is encoded by its own
-``encode_segment`` task, sent with the job, into a hidden file beside the
+``encode_segment`` task, sent with the job, once all of the segment's frames
+are in the frame store: until then the task retries itself later, so an
+encode process is only ever held while it encodes, and other jobs' encodes
+get it between segments. The segment goes into a hidden file beside the
 output; once that file is complete and flushed the segment is marked
 finished and its frames leave the frame store, which is what bounds the
 store. The chord's callback
@@ -40,8 +43,9 @@ from ..states import TERMINAL_STATES
 from ..stores import FrameStore
 from .render import REDIS_BLIPS, redis_backoff
 
-#: Seconds without a newly rendered frame after which a segment's encoder gives its slot back.
-STALL_SECONDS = 5.0
+#: Seconds a segment task whose frames are not all rendered waits before it looks again, per
+#: segment it is past the first unfinished one, and at most.
+PAUSE_SECONDS, MAX_PAUSE_SECONDS = 1.0, 30.0
 
 
 class SegmentNotReady(Exception):
@@ -82,13 +86,14 @@ def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Se
 
 
 def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
-                       segment: int, streaming: bool) -> bool:
+                       segment: int, when_rendered: bool) -> bool:
     """Encode segment ``segment`` into its file and drop its frames; False if someone else holds
-    it. A ``streaming`` encoder raises :class:`SegmentNotReady` when its frames are not being
-    rendered, to give its worker slot back."""
+    it. With ``when_rendered``, raises :class:`SegmentNotReady` unless every frame of the segment
+    is in the store (the chord's callback knows they are all rendered)."""
     frames = spec.segment_range(segment)
-    if streaming and store.missing(record.job_id, frames.start + 1, start=frames.start):
-        raise SegmentNotReady(1.0)
+    if when_rendered and store.missing(record.job_id, frames.stop, start=frames.start):
+        ahead = segment - record.first_unfinished_segment()
+        raise SegmentNotReady(min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * max(1, ahead)))
     part = f":seg{segment}"
     lease = EncodeLease(record, part=part)
     if not lease.acquire():
@@ -105,8 +110,8 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
         remove_partials(target, record.job_id, below_generation=lease.generation)
         codec = _job_codec(record, spec, store, settings, frames.start)
         options = replace(spec.options, video_mode="cpu" if codec == LIBX264 else "gpu")
-        waiter = FrameWaiter(record, store, frames.stop, lease.check,
-                             stall_after=STALL_SECONDS if streaming else None, first=frames.start)
+        waiter = FrameWaiter(record, store, frames.stop, lease.check, stall_after=None,
+                             first=frames.start)
         stored = StoredFrames(store, record.job_id, frames.stop, wait=waiter,
                               max_pixels=settings.max_frame_pixels, first=frames.start)
         result = encode_frames(stored, target, options, _segment_reporter(record), record.job_id,
@@ -133,7 +138,7 @@ def encode_segmented(task, record: JobRecord, spec: JobSpec, lease: EncodeLease)
     output = output_path(spec.output, settings)
     for segment, finished in enumerate(record.finished_segments(spec.n_segments)):
         if not finished and not encode_one_segment(record, spec, settings, store, segment,
-                                                   streaming=False):
+                                                   when_rendered=False):
             raise SegmentNotReady(2.0)  # another encoder is on it
     remove_partials(output, record.job_id, below_generation=lease.generation)
     segments = [segment_path(output, record.job_id, k) for k in range(spec.n_segments)]
@@ -179,15 +184,15 @@ def _encode_segment_task(task, record: JobRecord, segment: int) -> dict:
     settings = worker_state.settings()
     try:
         if not encode_one_segment(record, spec, settings, worker_state.frame_store(), segment,
-                                  streaming=True):
+                                  when_rendered=True):
             return {"skipped": f"another encoder has segment {segment}"}
     except SegmentNotReady as wait:
-        raise task.retry(countdown=min(5.0, wait.countdown + task.request.retries / 4)) from None
+        raise task.retry(countdown=wait.countdown) from None
     except EncodeAbandoned as reason:
         if record.state() in TERMINAL_STATES or record.state() is None:
             end_segments(record, spec)
             return {"skipped": str(reason)}
-        raise task.retry(countdown=1.0) from None  # rendering stalled: give the slot back
+        raise task.retry(countdown=PAUSE_SECONDS) from None  # lost its lease: look again later
     except REDIS_BLIPS:
         raise
     except Exception as exc:
@@ -199,11 +204,11 @@ def _encode_segment_task(task, record: JobRecord, segment: int) -> dict:
 
 @shared_task(name=SEGMENT_TASK, bind=True, max_retries=None)
 def encode_segment(self, job_id: str, segment: int) -> dict:
-    """Encode segment ``segment`` of ``job_id`` as its frames arrive, then drop those frames.
+    """Encode segment ``segment`` of ``job_id`` once its frames are rendered, then drop them.
 
-    Gives its worker slot back (retrying itself later) while the segment's
-    frames are not being rendered. Safe to run again: a finished segment is
-    left alone. Fails the job on an encoder that differs from the job's.
+    Until then it retries itself later, holding no worker slot. Safe to run
+    again: a finished segment is left alone. Fails the job on an encoder
+    that differs from the job's.
     """
     record = worker_state.job_record(job_id)
     try:
