@@ -123,18 +123,23 @@ def short_beside_long(work: Path, repeats: int, long_frames: int) -> dict:
             "ratio": statistics.median(beside) / statistics.median(alone)}
 
 
-#: (encode processes, window in frames) for one long job: a window of one segment (no render
-#: while a segment encodes), the default of two, and two encoders with a window of four.
-LAYOUTS = [(1, 60), (1, 120), (2, 240)]
+#: (encode processes, window, segment) in frames, for one long job: one segment (streamed by
+#: one encoder, as before segments), a window of one segment (nothing renders while a segment
+#: encodes), the defaults (a window of two), and two encoders with a window of four.
+LAYOUTS = [(1, 120, 600), (1, 60, 60), (1, 120, 60), (2, 240, 60)]
 
 
 def parallel_encode(work: Path, repeats: int, n_frames: int) -> dict:
     """Seconds for one ``n_frames`` job in each of :data:`LAYOUTS`, alternated."""
-    times: dict[str, list[float]] = {f"{e} encoder(s), window {w}": [] for e, w in LAYOUTS}
+    labels = {layout: f"{layout[0]} encoder(s), window {layout[1]}, segments of {layout[2]}"
+              for layout in LAYOUTS}
+    times: dict[str, list[float]] = {label: [] for label in labels.values()}
     for _ in range(repeats):
-        for encoders, window in LAYOUTS:
-            label = f"{encoders} encoder(s), window {window}"
-            with cluster(work, encoders, CELERY_ANIMATE_WINDOW_FRAMES=str(window)) as (settings, _):
+        for layout, label in labels.items():
+            encoders, window, segment = layout
+            env = {"CELERY_ANIMATE_WINDOW_FRAMES": str(window),
+                   "CELERY_ANIMATE_SEGMENT_FRAMES": str(segment)}
+            with cluster(work, encoders, **env) as (settings, _):
                 started = time.monotonic()
                 HD(tag="par").submit(work / "par.mp4", bar_params(n_frames), fps=30,
                                      settings=settings, **ENCODING).wait(timeout=3600)
@@ -223,7 +228,7 @@ def report(results: dict) -> str:
               f"{results['long_frames']}-frame job: {', '.join(f'{s:.1f}' for s in sharing['beside_s'])} s. "
               f"Median ratio **{sharing['ratio']:.2f}x**.", "",
               "## Window and encoders", "",
-              f"One {results['parallel_frames']}-frame 1280x720 job (segments of 60), workers started "
+              f"One {results['parallel_frames']}-frame 1280x720 job, workers started "
               "for each run, median seconds:", "", "| layout | seconds | runs |", "|---|---|---|",
               *[f"| {label} | {results['parallel']['median'][label]:.1f} | "
                 f"{', '.join(f'{t:.1f}' for t in runs)} |"

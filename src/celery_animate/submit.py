@@ -17,7 +17,7 @@ from celery import Celery, chord
 
 from . import lifecycle, wire
 from .base import AnimatorBase
-from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, SEGMENT_TASK, STREAM_TASK, app_for
+from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, app_for
 from .config import Settings
 from .connection import job_redis
 from .errors import ConfigurationError, InvalidArgument
@@ -123,23 +123,21 @@ def chunk_priority(priority: int, chunk_no: int, wave: int) -> int:
 
 def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int, priority: int = 0,
                wave: int = 2, n_segments: int = 1) -> None:
-    """Send the job's encoders and its chord of render chunks (see :func:`chunk_priority`).
+    """Send the job's streaming encoder and its chord of render chunks (see :func:`chunk_priority`).
 
-    A job of one segment gets one streaming encoder; a longer one an encoder
-    per segment, which several encode workers run at once.
+    A job of one segment gets one streaming encoder; a longer one none: the
+    render task that stores a segment's last frame sends that segment's
+    encoder (see :func:`celery_animate.tasks.render.send_rendered_segments`).
     """
     # Sent from inside another project's task (a web request handled by a worker, a nightly
     # report), these must not become that task's children: its caller would then follow
     # their results, in a serializer it may not accept.
     detached = {"add_to_parent": False}
-    # The encoders start first and encode frames as they arrive; the chord's callback then
-    # only has to encode what they did not (they never ran, or died) and join the segments.
+    # The encoder starts first and encodes frames as they arrive; the chord's callback then
+    # only has to encode if it never ran or died (and, for a segmented job, join the segments).
     if n_segments == 1:
         app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue,
                       priority=priority, **detached).apply_async()
-    for segment in range(n_segments if n_segments > 1 else 0):
-        app.signature(SEGMENT_TASK, args=(job_id, segment), queue=settings.encode_queue,
-                      priority=chunk_priority(priority, segment, wave), **detached).apply_async()
     header = [
         app.signature(RENDER_TASK, args=(job_id, k), queue=settings.render_queue,
                       priority=chunk_priority(priority, k, wave), **detached)

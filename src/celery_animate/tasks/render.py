@@ -9,12 +9,15 @@ from celery import shared_task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 
 from .. import lifecycle, worker_state
-from ..celery_app import CLEANUP_TASK, RENDER_TASK
+from ..celery_app import CLEANUP_TASK, RENDER_TASK, SEGMENT_TASK
+from ..config import Settings
 from ..errors import InvalidArgument, TaskKilled, WorkerLost
 from ..frames import pack_frame, poster_png
 from ..params import describe_ranges
 from ..render import render_frames
+from ..spec import JobSpec
 from ..states import QUEUED, TERMINAL_STATES
+from ..stores import FrameStore
 from ..window import pause
 
 #: Redis errors a task waits out (with backoff) instead of failing its job at the first blip.
@@ -116,6 +119,8 @@ def _render(task, record, chunk_no: int, waits: int) -> dict:
                 lifecycle.discard_frames(store, record.job_id, written)
                 return {"chunk": chunk_no, "frames": 0, "skipped": "job ended"}
         record.add_seconds(seconds)
+        if spec.n_segments > 1:
+            send_rendered_segments(task, record.job_id, spec, store, written, settings)
     except (*REDIS_BLIPS, Retry):
         raise
     except SoftTimeLimitExceeded:
@@ -127,6 +132,24 @@ def _render(task, record, chunk_no: int, waits: int) -> dict:
         lifecycle.fail(record, exc)
         raise
     return {"chunk": chunk_no, "frames": len(written)}
+
+
+def send_rendered_segments(task, job_id: str, spec: JobSpec, store: FrameStore, written: list[int],
+                           settings: Settings) -> None:
+    """Send ``encode_segment`` for each segment this chunk wrote into whose frames are now all
+    stored, at this chunk's priority.
+
+    Two chunks finishing one segment together may both send it; the segment's
+    lease and its finished mark make the second a no-op. A send that never
+    happens (this process died first) is covered by the chord's callback,
+    which encodes every segment nobody did.
+    """
+    for segment in sorted({index // spec.segment_frames for index in written}):
+        frames = spec.segment_range(segment)
+        if not store.missing(job_id, frames.stop, start=frames.start):
+            task.app.signature(SEGMENT_TASK, args=(job_id, segment), queue=settings.encode_queue,
+                               priority=task.request.delivery_info.get("priority"),
+                               add_to_parent=False).apply_async()
 
 
 @shared_task(name=CLEANUP_TASK)

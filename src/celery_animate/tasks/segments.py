@@ -1,13 +1,13 @@
 """Segmented encoding: a long job's video is encoded in segments by several encoders at once.
 
 Each segment (``spec.segment_range(k)``) is encoded by its own
-``encode_segment`` task, sent with the job, once all of the segment's frames
-are in the frame store: until then the task retries itself later, so an
-encode process is only ever held while it encodes, and other jobs' encodes
-get it between segments. The segment goes into a hidden file beside the
-output; once that file is complete and flushed the segment is marked
-finished and its frames leave the frame store, which is what bounds the
-store. The chord's callback
+``encode_segment`` task, which the render task that stores the segment's
+last frame sends. So an encode process is only ever held while it encodes,
+and other jobs' encodes get it between segments. (Segment tasks sent before
+their frames were all rendered, as a stranger might, retry themselves later.)
+The segment goes into a hidden file beside the output; once that file is
+complete and flushed the segment is marked finished and its frames leave
+the frame store, which is what bounds the store. The chord's callback
 (``encode_video``) then encodes whatever segment nobody did, joins them by
 stream copy and publishes the video (:func:`encode_segmented`). The render
 side's half of the bound is :func:`celery_animate.window.pause`.
