@@ -151,9 +151,7 @@ class JobRecord:
         if not self.exists() or self.client.setbit(self.segments_key, int(segment), 1):
             return False
         self.client.expire(self.segments_key, self.ttl)
-        now = time.time()
-        return self._update(("incr", "encoded", n_frames), ("set", "progress_at", now),
-                            ("set", "encoded_at", now))
+        return self.add_encoded(n_frames)
 
     def claim_codec(self, codec: str) -> str | None:
         """Record ``codec`` as the job's encoder unless one is recorded; return the recorded one

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ..errors import FramesMissing
 from ..params import describe_ranges
 from ..record import JobRecord
-from ..states import CANCELLED, FAILED
+from ..states import CANCELLED, FAILED, TERMINAL_STATES
 from ..stores import FrameStore
 
 
@@ -19,6 +19,19 @@ class EncodeAbandoned(BaseException):
     A ``BaseException``, because pvio answers any ``Exception`` from an NVENC
     attempt by starting over with libx264: a cancelled job must stop instead.
     """
+
+
+def progress_reporter(record: JobRecord, note: Callable[[int], bool]) -> Callable[[int], None]:
+    """What an encoder calls every few encoded frames with their number: ``note(n)`` records the
+    progress (False when the job's record is gone); raises :class:`EncodeAbandoned` when the
+    record is gone or the job ended, to stop encoding it."""
+    def encoded(n: int) -> None:
+        if not note(n):
+            raise EncodeAbandoned("the job's record is gone")
+        state = record.state()
+        if state in TERMINAL_STATES:
+            raise EncodeAbandoned(f"the job was {state} while encoding")
+    return encoded
 
 
 class FrameWaiter:

@@ -20,7 +20,7 @@ from ..celery_app import ENCODE_TASK, STREAM_TASK
 from ..encode.encoder import encode_frames
 from ..encode.lease import EncodeLease
 from ..encode.stored_frames import StoredFrames
-from ..encode.waiter import EncodeAbandoned, FrameWaiter
+from ..encode.waiter import EncodeAbandoned, FrameWaiter, progress_reporter
 from ..errors import InvalidArgument, WorkerLost
 from ..paths import output_path, remove_partials
 from ..record import JobRecord
@@ -73,7 +73,7 @@ def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
                              "(killed, out of memory, or crashed in ffmpeg): see the encode "
                              "workers' logs")
         if spec.n_segments > 1:
-            return encode_segmented(task, record, spec, lease)
+            return encode_segmented(record, spec, lease)
         output = output_path(spec.output, settings)
         # Earlier generations can no longer publish: what they left is garbage.
         remove_partials(output, record.job_id, below_generation=lease.generation)
@@ -82,7 +82,7 @@ def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
                              stall_after=STALL_SECONDS if streaming else None)
         frames = StoredFrames(store, record.job_id, spec.n_frames, wait=waiter,
                               max_pixels=settings.max_frame_pixels)
-        result = encode_frames(frames, output, spec.options, _progress_reporter(record),
+        result = encode_frames(frames, output, spec.options, progress_reporter(record, record.add_encoded),
                                record.job_id, lease.generation, before_publish=lease.commit)
         record.add_seconds({
             "store_get": frames.fetch_seconds, "wait_for_frames": frames.wait_seconds,
@@ -108,17 +108,6 @@ def _encode_job(task, record: JobRecord, streaming: bool) -> dict:
         if record.state() in TERMINAL_STATES:
             end_segments(record, spec)
     return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder}
-
-
-def _progress_reporter(record: JobRecord):
-    """Called every few encoded frames: count them, and stop encoding a job that ended."""
-    def encoded(n: int) -> None:
-        if not record.add_encoded(n):
-            raise EncodeAbandoned("the job's record is gone")
-        state = record.state()
-        if state in TERMINAL_STATES:
-            raise EncodeAbandoned(f"the job was {state} while encoding")
-    return encoded
 
 
 @shared_task(name=STREAM_TASK, bind=True, max_retries=None)

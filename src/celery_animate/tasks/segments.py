@@ -33,7 +33,7 @@ from ..encode.encoder import encode_frames, publish_segments
 from ..encode.lease import EncodeLease
 from ..encode.pvio_adapter import LIBX264, planned_codec
 from ..encode.stored_frames import StoredFrames
-from ..encode.waiter import EncodeAbandoned, FrameWaiter
+from ..encode.waiter import EncodeAbandoned, FrameWaiter, progress_reporter
 from ..errors import ConfigurationError, EncodeIncomplete, InvalidArgument, WorkerLost
 from ..frames import unpack_frame
 from ..paths import output_path, remove_partials, remove_segments, segment_path
@@ -54,16 +54,6 @@ class SegmentNotReady(Exception):
     def __init__(self, countdown: float):
         super().__init__(countdown)
         self.countdown = countdown
-
-
-def _segment_reporter(record: JobRecord):
-    def encoded(n: int) -> None:
-        if not record.note_encoding():
-            raise EncodeAbandoned("the job's record is gone")
-        state = record.state()
-        if state in TERMINAL_STATES:
-            raise EncodeAbandoned(f"the job was {state} while encoding")
-    return encoded
 
 
 def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Settings,
@@ -114,8 +104,10 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
                              first=frames.start)
         stored = StoredFrames(store, record.job_id, frames.stop, wait=waiter,
                               max_pixels=settings.max_frame_pixels, first=frames.start)
-        result = encode_frames(stored, target, options, _segment_reporter(record), record.job_id,
-                               lease.generation, before_publish=lease.check)
+        # A segment's frames count once it is kept (finish_segment); meanwhile only note progress.
+        reporter = progress_reporter(record, lambda n: record.note_encoding())
+        result = encode_frames(stored, target, options, reporter, record.job_id, lease.generation,
+                               before_publish=lease.check)
         if result.encoder != codec:  # pvio fell back from NVENC: the segments would not join
             target.unlink(missing_ok=True)
             raise EncodeIncomplete(f"segment {segment} fell back from {codec} to {result.encoder}; "
@@ -130,7 +122,7 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
     return True
 
 
-def encode_segmented(task, record: JobRecord, spec: JobSpec, lease: EncodeLease) -> dict:
+def encode_segmented(record: JobRecord, spec: JobSpec, lease: EncodeLease) -> dict:
     """The chord's callback for a segmented job, holding the job's lease: every frame is rendered.
     Encode the segments nobody encoded, wait for those being encoded, join, publish."""
     settings = worker_state.settings()
