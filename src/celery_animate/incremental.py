@@ -54,9 +54,11 @@ from .paint_order import (
     Unit,
     axis_looks,
     children_of,
+    decorations_look,
     is_3d,
     is_plain_axes,
     record_paint_order,
+    unclipped_children,
     unflagged,
     view_3d,
 )
@@ -104,6 +106,8 @@ class IncrementalDraw:
         self._children: dict[int, tuple[int, ...]] = {}  # opened axes' children, by id
         self._axes_by_id: dict[int, Artist] = {}
         self._frames_3d: list[tuple[int, Box]] = []
+        #: Axes drawn whole, by id: how their decorations looked and the boxes measured then.
+        self._decorations: dict[int, tuple[tuple, tuple[Box, ...]]] = {}
         self._snapshots: dict[int, _Snapshot] = {}  # keyed by id of the unit painted right after
         #: Units that have led a group, by id, with the group's latest region: each full draw
         #: snapshots the buffer just before each of them.
@@ -156,7 +160,6 @@ class IncrementalDraw:
             return
         if changed:
             renderer = self.figure.canvas.get_renderer()
-            size = self._frame.shape[:2]
             now = {i: self._preview(i, renderer) for i in changed}
             changed = [i for i in changed if self._units[i].boxes or now[i]]  # empty texts
             groups = self._groups(changed, now)
@@ -164,7 +167,7 @@ class IncrementalDraw:
                 self._full_draw()
                 return
             self._partial_draw(groups, now)
-            drawn = {i: paint_boxes(self._units[i].artist, renderer, *size)
+            drawn = {i: self._placed_boxes(i, renderer)
                      if isinstance(self._units[i].artist, PLACED_WHILE_DRAWN) else now[i]
                      for i in changed}
             if not all(group.region.contains(box) for group in groups for i in group.members
@@ -191,11 +194,20 @@ class IncrementalDraw:
 
     # -- full draws ----------------------------------------------------------------------------
     def _full_draw(self) -> None:
-        """``canvas.draw()``, recording the units in paint order and snapshots before each leader."""
+        """``canvas.draw()``, recording the units in paint order, with a snapshot before each
+        leader and each artist ``update()`` changed (the likely leaders of the next frame)."""
         self.full_draws += 1
         canvas = self.figure.canvas
         geometry = self._measure()
-        units, snapshots = record_paint_order(self.figure, self._opens, self._leaders)
+        changed = self._stale_artists() if self._frame is not None else set()
+        width, height = canvas.get_width_height(physical=True)
+
+        def snapshot_box(artist: Artist, parent: Artist | None) -> Box | None:
+            if id(artist) not in self._leaders and id(artist) not in changed:
+                return None
+            return self._snapshot_box(artist, parent, canvas.get_renderer(), height, width)
+
+        units, snapshots = record_paint_order(self.figure, self._opens, snapshot_box)
         self._units, self._snapshots = units, {}
         self._index = {id(unit.artist): i for i, unit in enumerate(units)}
         self._geometry = self._measure()
@@ -213,18 +225,37 @@ class IncrementalDraw:
         opened = [artist for artist in self.figure.get_children()[1:] if self._opens(artist)]
         self._axes_by_id = {id(axes): axes for axes in opened}
         self._children = {id(axes): children_of(axes) for axes in opened}
-        for key, pixels in snapshots.items():
-            box = self._snapshot_box(self._index[key], height, width)
-            self._snapshots[key] = _Snapshot(box, pixels[box.slices].copy())
+        self._snapshots = {key: _Snapshot(box, pixels) for key, (box, pixels) in snapshots.items()}
 
-    def _snapshot_box(self, index: int, height: int, width: int) -> Box:
-        """What a snapshot before ``units[index]`` keeps: where that unit, its axes and the last
-        group it led paint."""
-        unit = self._units[index]
-        box = union(unit.boxes).union(self._leaders.get(id(unit.artist), EMPTY))
-        if unit.parent is not None:
-            box = box.union(_bbox_box(unit.parent, height, width))
+    def _snapshot_box(self, artist: Artist, parent: Artist | None, renderer, height: int,
+                      width: int) -> Box:
+        """What a snapshot taken just before ``artist`` is drawn keeps: where it painted last
+        time and will paint now, as far as known before it is drawn, the region of the last
+        group it led and its axes. A region it does not cover later means a full draw."""
+        box = self._leaders.get(id(artist), EMPTY)
+        if parent is not None:
+            box = box.union(_bbox_box(parent, height, width))
+        before = self._index.get(id(artist))  # still the last full draw's units
+        known = before is not None and self._units[before].artist is artist
+        if known:
+            box = box.union(union(self._units[before].boxes))
+        if not isinstance(artist, PLACED_WHILE_DRAWN) or (not known and isinstance(artist, _AxesBase)):
+            box = box.union(union(paint_boxes(artist, renderer, height, width)))
+        elif not known:
+            box = box.union(clip_box(artist, height, width))
         return box.grown(SNAPSHOT_MARGIN, height, width)
+
+    def _stale_artists(self) -> set[int]:
+        """Ids of the artists ``update()`` changed that would be units: top-level ones and the
+        children of opened axes marked stale, and the units changed without a flag."""
+        stale = {id(unit.artist) for unit in self._units
+                 if unit.unflagged is not None and unflagged(unit.artist) != unit.unflagged}
+        for artist in self.figure.get_children()[1:]:
+            if artist.stale:
+                stale.add(id(artist))
+            if self._opens(artist):
+                stale.update(id(child) for child in artist.get_children() if child.stale)
+        return stale
 
     def _verify(self) -> None:
         """Compare the blitted frame with a full draw; on any difference, blit no more."""
@@ -302,6 +333,28 @@ class IncrementalDraw:
         if isinstance(unit.artist, PROJECTED_3D):
             return (clip_box(unit.artist, *size),)
         return paint_boxes(unit.artist, renderer, *size)
+
+    def _placed_boxes(self, index: int, renderer) -> tuple[Box, ...]:
+        """Where a unit whose draw placed it has just painted.
+
+        For axes drawn whole that is their tight box, whose ticks and labels
+        cost more to measure than most partial frames take to draw: it is
+        measured again only when those look different from the last time (or
+        the axes moved), and otherwise only what they hold that is not clipped
+        to them is measured anew.
+        """
+        artist = self._units[index].artist
+        size = self._frame.shape[:2]
+        if not isinstance(artist, _AxesBase):
+            return paint_boxes(artist, renderer, *size)
+        look = decorations_look(artist)
+        known = self._decorations.get(id(artist))
+        if known is None or known[0] != look:
+            boxes = paint_boxes(artist, renderer, *size)
+            self._decorations[id(artist)] = (look, boxes)
+            return boxes
+        return known[1] + tuple(box for child in unclipped_children(artist)
+                                for box in paint_boxes(child, renderer, *size))
 
     def _drawn_whole(self, index: int) -> bool:
         """Whether the unit is axes drawn whole (3D, polar): where they paint is costly to

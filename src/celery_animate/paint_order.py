@@ -12,12 +12,14 @@ behaviour it leans on is pinned by ``tests/unit/test_quirks.py``:
 * An axis's label and offset text do not pass staleness up, and are stale
   after most draws (every axes draw positions them); ``set_array`` on a
   color-mapped artist and assigning an annotation's ``xy`` mark nothing stale.
+* ``Spine.get_position()`` gives a spine without a position (a polar axes')
+  one, which moves what it draws: the position is read, never asked for.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +29,7 @@ from matplotlib.axis import Axis, Tick
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 from mpl_toolkits.mplot3d.art3d import Line3D, Text3D
 from mpl_toolkits.mplot3d.axes3d import Axes3D
 
@@ -69,10 +71,13 @@ class Unit:
     unflagged: tuple | None = None  # what unflagged() said when it was last drawn
 
 
-def record_paint_order(figure: Figure, opens: Callable[[Artist], bool],
-                       snapshot_before: Collection[int]) -> tuple[list[Unit], dict[int, np.ndarray]]:
-    """``figure.canvas.draw()``, returning the units it painted, in order, and a copy of the
-    canvas buffer as it was just before each unit whose ``id`` is in ``snapshot_before``.
+def record_paint_order(
+    figure: Figure, opens: Callable[[Artist], bool],
+    snapshot_box: Callable[[Artist, Artist | None], Box | None],
+) -> tuple[list[Unit], dict[int, tuple[Box, np.ndarray]]]:
+    """``figure.canvas.draw()``, returning the units it painted, in order, and snapshots by
+    unit ``id``: the box ``snapshot_box(unit, parent)`` names (if any) and a copy of the
+    canvas buffer there, as it was just before that unit was drawn.
 
     Top-level artists are units, except axes for which ``opens(axes)`` holds:
     their children are (and in plain axes, each tick's lines and labels).
@@ -80,15 +85,17 @@ def record_paint_order(figure: Figure, opens: Callable[[Artist], bool],
     """
     canvas = figure.canvas
     units: list[Unit] = []
-    snapshots: dict[int, np.ndarray] = {}
+    snapshots: dict[int, tuple[Box, np.ndarray]] = {}
     drawing_axis: list[Axis] = []  # the opened-up axis being drawn
 
     def recorder(artist: Artist, parent: Artist | None, owner: Axis | None = None):
         original = artist.draw
 
         def draw(renderer, *args, **kwargs):
-            if id(artist) in snapshot_before:
-                snapshots[id(artist)] = np.array(canvas.buffer_rgba(), copy=True)
+            box = snapshot_box(artist, parent)
+            if box is not None and not box.empty:
+                pixels = np.asarray(canvas.buffer_rgba())[box.slices]
+                snapshots[id(artist)] = (box, pixels.copy())
             units.append(Unit(artist, parent, owner))
             return original(renderer, *args, **kwargs)
         return draw
@@ -161,6 +168,45 @@ def axis_looks(axis: Axis) -> tuple:
     return tuple((text.get_text(), text.get_visible(), text.get_alpha(), str(text.get_color()),
                   hash(text.get_fontproperties()), text.get_rotation())
                  for text in (axis.label, axis.offsetText))
+
+
+def decorations_look(axes: _AxesBase) -> tuple:
+    """What the box around axes' ticks, tick labels, axis labels, titles and spines depends
+    on, as the last draw left them (drawing places the ticks and labels)."""
+    parts: list = [axes.axison, tuple(axes.bbox.bounds), tuple(axes.viewLim.bounds)]
+    if is_3d(axes):
+        parts.append(view_3d(axes))
+    for axis in axes._axis_map.values():
+        parts.append((axis.get_visible(), axis_looks(axis),
+                      tuple(_tick_looks(tick) for tick in (*axis.majorTicks, *axis.minorTicks))))
+    parts += [_text_looks(title) for title in (axes.title, axes._left_title, axes._right_title)]
+    # Spine.get_position() sets a position on spines that have none (polar ones), which
+    # changes how they draw: the attribute is read instead.
+    parts += [(spine.get_visible(), spine.get_linewidth(), spine.get_bounds(), str(spine._position))
+              for spine in axes.spines.values()]
+    return tuple(parts)
+
+
+def unclipped_children(axes: _AxesBase) -> list[Artist]:
+    """The visible children of ``axes`` that can paint outside them, but for the axis, titles
+    and spines (:func:`decorations_look` speaks for those)."""
+    skip = {id(part) for part in (*axes._axis_map.values(), *axes.spines.values(), axes.title,
+                                  axes._left_title, axes._right_title)}
+    return [child for child in axes.get_children() if id(child) not in skip and child.get_visible()
+            and (isinstance(child, (_AxesBase, Axis)) or not child._fully_clipped_to_axes())]
+
+
+def _tick_looks(tick: Tick) -> tuple:
+    lines = (tick.tick1line, tick.tick2line, tick.gridline)
+    return (tick.get_visible(), tick.get_loc(), tick.get_pad(), tick.get_tickdir(),
+            _text_looks(tick.label1), _text_looks(tick.label2),
+            tuple((line.get_visible(), str(line.get_marker()), line.get_markersize(),
+                   line.get_linewidth()) for line in lines))
+
+
+def _text_looks(text: Text) -> tuple:
+    return (text.get_text(), text.get_visible(), text.get_rotation(), hash(text.get_fontproperties()),
+            tuple(text.get_position()))
 
 
 def view_3d(axes: Axes3D) -> tuple:

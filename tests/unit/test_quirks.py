@@ -66,12 +66,38 @@ def test_paint_order_records_ticks_through_tick_draw():
 
     fig, ax = plt.subplots()
     (line,) = ax.plot([0, 1], [0, 1])
-    units, _ = record_paint_order(fig, is_plain_axes, ())
+    units, _ = record_paint_order(fig, is_plain_axes, lambda artist, parent: None)
     artists = [unit.artist for unit in units]
     drawn = [tick for tick in ax.xaxis.get_major_ticks() if tick.tick1line in artists]
     assert ax.patch is artists[0] and line in artists and ax.xaxis not in artists
     assert len(drawn) >= 3 and all(tick.label1 in artists for tick in drawn)  # ticks opened up
     assert artists.index(drawn[0].tick1line) < artists.index(line)  # axes (z 1.5) before lines
+    plt.close(fig)
+
+
+def test_asking_a_polar_spine_its_position_changes_how_it_draws():
+    """paint_order.py: decorations_look() reads Spine._position, because get_position() sets
+    one on spines that have none (polar axes'), moving what they draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from celery_animate.paint_order import decorations_look
+
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="polar")
+    fig.canvas.draw()
+    before = np.array(fig.canvas.buffer_rgba(), copy=True)
+    spine = ax.spines["polar"]
+    assert spine._position is None
+    decorations_look(ax)  # reads it, leaves it be
+    fig.canvas.draw()
+    assert np.array_equal(before, np.asarray(fig.canvas.buffer_rgba()))
+    spine.get_position()
+    assert spine._position is not None
+    fig.canvas.draw()
+    assert not np.array_equal(before, np.asarray(fig.canvas.buffer_rgba()))
     plt.close(fig)
 
 
