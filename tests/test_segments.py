@@ -34,11 +34,12 @@ def small_segments(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def nodes(tmp_path):
-    """``start(store, {name: (queues, concurrency)})`` -> settings: workers on a Redis of their own."""
+    """``start(store, {name: (queues, concurrency)}, **env)`` -> settings: workers on a Redis of
+    their own, with ``env`` added to their environment."""
     started = []
     with RedisServer() as server:
-        def start(store: str, layout: dict[str, tuple[str, int]]) -> Settings:
-            extra = small_segments()
+        def start(store: str, layout: dict[str, tuple[str, int]], **env_extra: str) -> Settings:
+            extra = small_segments(**env_extra)
             if store == "directory":
                 scratch = tmp_path / "shared-scratch"
                 scratch.mkdir(exist_ok=True)
@@ -63,10 +64,15 @@ def segment_runs(log) -> int:
 
 @pytest.mark.parametrize("store", ["redis", "directory"])
 def test_segments_encoded_by_two_encode_nodes_join_into_the_exact_video(nodes, store, tmp_path):
-    settings = nodes(store, {"render-a": ("render", 2), "enc-1": ("gpu", 1), "enc-2": ("gpu", 1)})
+    # A window of three segments lets segments wait for an encoder while another encodes, and
+    # ffmpeg's realtime filter keeps each encode busy 1.6 s (16 frames at 10 fps): a node that
+    # is encoding holds no other segment (prefetch 1, late ack), so the other node must take
+    # the next one.
+    settings = nodes(store, {"render-a": ("render", 2), "enc-1": ("gpu", 1), "enc-2": ("gpu", 1)},
+                     CELERY_ANIMATE_WINDOW_FRAMES=str(3 * SEGMENT))
     params = bar_params(80)  # five segments of 16 frames
     job = BarCode(tag="seg").submit(tmp_path / "seg.mp4", params, fps=10, video_quality=10,
-                                    settings=settings)
+                                    video_extra_ffmpeg_params=["-vf", "realtime"], settings=settings)
     result = job.wait(timeout=180)
     assert result.n_frames == 80
     assert_video(tmp_path / "seg.mp4", serial_frames(BarCode(), params))
