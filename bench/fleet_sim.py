@@ -11,7 +11,8 @@ the hand-off to the encoder. Render processes come as worker nodes of 8
 encode node, on a private Redis. Per process count:
 
 - throughput as a share of the ideal ``frames * delay / processes`` seconds,
-  timed from submit() to the finished video on warm workers;
+  timed from submit() to the finished video on warm workers (each process has
+  already set up this animator's figure);
 - Redis commands per frame (INFO ``total_commands_processed``, everything
   included: broker, results, progress, frames);
 - seconds from submit() to the first rendered frame.
@@ -79,8 +80,9 @@ def measure(processes: int, delay: float, frames_per_process: int, repeats: int,
         settings = Settings.from_env(env)
         try:
             wait_for_workers(settings, names, timeout=300)
-            # Every pool process imports, sets up its figure and connects once before timing.
-            run_job(settings, 2 * processes, processes, 0.05, work / "warmup.mp4")
+            # Every pool process imports, connects and sets up this animator's figure (the
+            # same attributes: the figure cache is keyed by them) once before timing.
+            run_job(settings, 2 * processes, processes, delay, work / "warmup.mp4")
             runs = [run_job(settings, frames_per_process * processes, processes, delay,
                             work / f"sim-{processes}.mp4") for _ in range(repeats)]
         finally:

@@ -35,6 +35,10 @@ def test_put_get_missing_delete(store):
     assert store.get_many(job, [3, 0, 2]) == [b"frame 3", b"frame 0", None]
     assert store.get_many(job, []) == []
     assert store.missing(job, 5) == [2, 4]
+    assert store.missing(job, 5, start=2) == [2, 4]
+    assert store.missing(job, 2) == [] and store.missing(job, 4, start=3) == []  # all there
+    assert store.has_all(job, 2) and store.has_all(job, 4, start=3)
+    assert not store.has_all(job, 4) and not store.has_all(job, 5, start=3)
     store.delete(job, [0, 2])
     assert store.missing(job, 4) == [0, 2]
     store.delete_job(job, 4)
@@ -97,3 +101,13 @@ def test_open_frame_store():
         open_frame_store(replace(settings, frame_store="s3://bucket"))
     with pytest.raises(ConfigurationError, match="file:///absolute/path"):
         open_frame_store(replace(settings, frame_store="file://host/dir"))
+
+
+def test_missing_and_has_all_across_a_thousand_frame_batch(store):
+    job = new_job_id()
+    for i in range(1002):
+        if i != 1000:
+            store.put(job, i, b"f")
+    assert store.has_all(job, 1000) and store.has_all(job, 1002, start=1001)
+    assert not store.has_all(job, 1002) and not store.has_all(job, 1001, start=999)
+    assert store.missing(job, 1002) == [1000]

@@ -28,6 +28,12 @@ class FrameStore(ABC):
     def missing(self, job_id: str, n_frames: int, start: int = 0) -> list[int]:
         """Indices in ``start .. n_frames-1`` that have no frame."""
 
+    def has_all(self, job_id: str, n_frames: int, start: int = 0) -> bool:
+        """Whether every index in ``start .. n_frames-1`` has a frame. A render task asks this of
+        its segment after every chunk, so a backend may answer it more cheaply than
+        :meth:`missing`."""
+        return not self.missing(job_id, n_frames, start)
+
     @abstractmethod
     def delete(self, job_id: str, indices: list[int]) -> None:
         """Remove these frames of the job; a no-op for frames already gone."""

@@ -146,7 +146,7 @@ def send_rendered_segments(task, job_id: str, spec: JobSpec, store: FrameStore, 
     """
     for segment in sorted({index // spec.segment_frames for index in written}):
         frames = spec.segment_range(segment)
-        if not store.missing(job_id, frames.stop, start=frames.start):
+        if store.has_all(job_id, frames.stop, start=frames.start):
             task.app.signature(SEGMENT_TASK, args=(job_id, segment), queue=settings.encode_queue,
                                priority=task.request.delivery_info.get("priority"),
                                add_to_parent=False).apply_async()

@@ -81,7 +81,7 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
     it. With ``when_rendered``, raises :class:`SegmentNotReady` unless every frame of the segment
     is in the store (the chord's callback knows they are all rendered)."""
     frames = spec.segment_range(segment)
-    if when_rendered and store.missing(record.job_id, frames.stop, start=frames.start):
+    if when_rendered and not store.has_all(record.job_id, frames.stop, start=frames.start):
         ahead = segment - record.first_unfinished_segment()
         raise SegmentNotReady(min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * max(1, ahead)))
     part = f":seg{segment}"
