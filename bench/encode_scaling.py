@@ -100,10 +100,11 @@ def store_peak(work: Path, lengths: list[int]) -> list[dict]:
     return rows
 
 
-def short_beside_long(work: Path, repeats: int, long_frames: int) -> dict:
-    """Seconds a 24-frame job takes alone, and submitted 3 s after a ``long_frames`` job."""
+def short_beside_long(work: Path, repeats: int, long_frames: int, encoders: int = 1) -> dict:
+    """Seconds a 24-frame job takes alone, and submitted 3 s after a ``long_frames`` job, with
+    ``encoders`` encode processes."""
     alone, beside = [], []
-    with cluster(work) as (settings, _):
+    with cluster(work, encoders) as (settings, _):
         def short() -> float:
             started = time.monotonic()
             HD(tag="short").submit(work / "short.mp4", bar_params(24), fps=24, settings=settings,
@@ -118,9 +119,15 @@ def short_beside_long(work: Path, repeats: int, long_frames: int) -> dict:
             beside.append(short())
             long.cancel()
             time.sleep(2)
-            print({"alone": alone[-1], "beside": beside[-1]}, flush=True)
-    return {"alone_s": alone, "beside_s": beside,
+            print({"encoders": encoders, "alone": alone[-1], "beside": beside[-1]}, flush=True)
+    return {"encoders": encoders, "alone_s": alone, "beside_s": beside,
             "ratio": statistics.median(beside) / statistics.median(alone)}
+
+
+def sharing(work: Path, repeats: int, long_frames: int) -> list[dict]:
+    """:func:`short_beside_long` with one encode process (the issue's setup) and two (the
+    README's: ``-Q gpu -c 2``)."""
+    return [short_beside_long(work, repeats, long_frames, encoders) for encoders in (1, 2)]
 
 
 #: (encode processes, window, segment) in frames, for one long job: one segment (streamed by
@@ -222,12 +229,14 @@ def report(results: dict) -> str:
     peaks = {row["frames"]: row["peak_mib"] for row in results["store_peak"]}
     if 100 in peaks and 400 in peaks:
         lines += ["", f"Peak for 400 frames / peak for 100 frames: **{peaks[400] / peaks[100]:.2f}x**."]
-    sharing = results["short_beside_long"]
-    lines += ["", "## A 24-frame job beside a long one", "",
-              f"Alone: {', '.join(f'{s:.1f}' for s in sharing['alone_s'])} s; submitted 3 s after a "
-              f"{results['long_frames']}-frame job: {', '.join(f'{s:.1f}' for s in sharing['beside_s'])} s. "
-              f"Median ratio **{sharing['ratio']:.2f}x**.", "",
-              "## Window and encoders", "",
+    lines += ["", "## A 24-frame job beside a long one", ""]
+    for sharing in results["short_beside_long"]:
+        lines.append(
+            f"* {sharing['encoders']} encode process(es): alone "
+            f"{', '.join(f'{s:.2f}' for s in sharing['alone_s'])} s; submitted 3 s after a "
+            f"{results['long_frames']}-frame job {', '.join(f'{s:.2f}' for s in sharing['beside_s'])} s. "
+            f"Median ratio **{sharing['ratio']:.2f}x**.")
+    lines += ["", "## Window and encoders", "",
               f"One {results['parallel_frames']}-frame 1280x720 job, workers started "
               "for each run, median seconds:", "", "| layout | seconds | runs |", "|---|---|---|",
               *[f"| {label} | {results['parallel']['median'][label]:.1f} | "
@@ -249,11 +258,21 @@ def report(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--sharing-only", action="store_true",
+                        help="measure only the short job beside a long one; keep the other results")
     args = parser.parse_args()
     lengths = [30, 130] if args.smoke else [100, 400, 1600]
     long_frames = 300 if args.smoke else 4800
     parallel_frames = 130 if args.smoke else 600
     repeats = 1 if args.smoke else 3
+    if args.sharing_only:
+        results = json.loads((RESULTS / "encode_scaling.json").read_text())
+        with tempfile.TemporaryDirectory(prefix="celery-animate-bench-") as tmp:
+            results["short_beside_long"] = sharing(Path(tmp), 5, long_frames)
+        (RESULTS / "encode_scaling.json").write_text(json.dumps(results, indent=2))
+        (RESULTS / "encode_scaling.md").write_text(report(results))
+        print(report(results))
+        return
     with tempfile.TemporaryDirectory(prefix="celery-animate-bench-") as tmp:
         work = Path(tmp)
         results = {"machine": f"{platform.processor() or platform.machine()}, "
@@ -265,7 +284,7 @@ def main() -> None:
                               for name, frames in sources.items()
                               for segment in ((30,) if args.smoke else (120, 60))]
         results["store_peak"] = store_peak(work, lengths)
-        results["short_beside_long"] = short_beside_long(work, repeats, long_frames)
+        results["short_beside_long"] = sharing(work, repeats, long_frames)
         results["parallel"] = parallel_encode(work, repeats if not args.smoke else 1, parallel_frames)
     if not args.smoke:
         RESULTS.mkdir(exist_ok=True)
