@@ -45,6 +45,7 @@ from matplotlib.axes._base import _AxesBase
 from matplotlib.axis import Axis
 from matplotlib.collections import Collection
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.patches import Patch
 
 from .extents import EMPTY, Box, clip_box, paint_boxes, union
@@ -198,6 +199,13 @@ class IncrementalDraw:
         leader and each artist ``update()`` changed (the likely leaders of the next frame)."""
         self.full_draws += 1
         canvas = self.figure.canvas
+        if self._frame is None and isinstance(self.figure.get_layout_engine(),
+                                              (type(None), PlaceHolderLayoutEngine)):
+            # Nothing has placed the axes yet: a colorbar's or an equal-aspect axes' box moves on
+            # the first draw, which would leave this one unrecorded and cost the next a full
+            # draw. With no engine (or the inert one tight_layout() leaves) this only applies
+            # aspects, which is idempotent; an engine is not, so it runs only in the draw.
+            self._lay_out()
         geometry = self._measure()
         changed = self._stale_artists() if self._frame is not None else set()
         width, height = canvas.get_width_height(physical=True)
