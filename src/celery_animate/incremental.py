@@ -12,8 +12,10 @@ color-mapped data, annotation targets, axis labels) and the boxes they
 painted before and paint now (:mod:`celery_animate.extents`). Changes whose
 boxes touch form a group. Each group's region is restored from a *snapshot*,
 the buffer just before the group's first unit was painted in the last full
-draw; every unit from there on that paints into the region is drawn again, in
-paint order; the region is copied into the previous frame. That is exactly a
+draw (or, where none was taken there, before an earlier unit, down to the
+whole canvas before the first); every unit from there on that paints into the
+region is drawn again, in paint order; the region is copied into the previous
+frame. That is exactly a
 full draw's pixels: nothing earlier changed there (each snapshot remembers
 where earlier units changed since it was taken), and nothing that paints
 there was left out.
@@ -81,6 +83,9 @@ class _Group:
     first: int  # index of its first unit in paint order
     region: Box
     members: list[int] = field(default_factory=list)
+    #: Index of the unit its redraw starts from: ``first``, or an earlier unit whose snapshot
+    #: serves when ``first`` has none (see IncrementalDraw._choose_snapshots).
+    start: int = -1
 
 
 @dataclass
@@ -100,7 +105,7 @@ class IncrementalDraw:
         self.enabled = True
         self._units: list[Unit] = []
         self._index: dict[int, int] = {}  # id(artist) -> unit index
-        self._geometry: tuple | None = None
+        self._geometry: dict | None = None
         self._axis_looks: dict[int, tuple] = {}
         #: Plain axes that add or remove artists as they go (contours, surfaces): drawn whole.
         self._whole: set[int] = set()
@@ -147,9 +152,7 @@ class IncrementalDraw:
         reshaped = {key for key, children in self._children.items()
                  if key not in self._whole and children != children_of(self._axes_by_id[key])}
         if reshaped:
-            self._whole |= reshaped  # artists added or removed: such axes are drawn whole
-            self._full_draw()
-            return
+            self._draw_whole(reshaped)  # artists added or removed: such axes are drawn whole
         changed = self._changed()
         if changed is None:
             self._full_draw()
@@ -164,7 +167,7 @@ class IncrementalDraw:
             now = {i: self._preview(i, renderer) for i in changed}
             changed = [i for i in changed if self._units[i].boxes or now[i]]  # empty texts
             groups = self._groups(changed, now)
-            if not self._snapshots_fit(groups):
+            if not self._choose_snapshots(groups):
                 self._full_draw()
                 return
             self._partial_draw(groups, now)
@@ -210,7 +213,13 @@ class IncrementalDraw:
         changed = self._stale_artists() if self._frame is not None else set()
         width, height = canvas.get_width_height(physical=True)
 
+        background = [Box(0, height, 0, width)]
+
         def snapshot_box(artist: Artist, parent: Artist | None) -> Box | None:
+            if background:
+                # The canvas before the first unit: any group can be redrawn from there, so a
+                # change no snapshot was taken for (the first frames) still blits.
+                return background.pop()
             if id(artist) not in self._leaders and id(artist) not in changed:
                 return None
             return self._snapshot_box(artist, parent, canvas.get_renderer(), height, width)
@@ -252,6 +261,46 @@ class IncrementalDraw:
         elif not known:
             box = box.union(clip_box(artist, height, width))
         return box.grown(SNAPSHOT_MARGIN, height, width)
+
+    def _draw_whole(self, keys: set[int]) -> None:
+        """Make the opened axes with ids ``keys`` units drawn whole from now on, without a full
+        draw: their units become one, which painted where all of theirs did, led by the
+        snapshot taken before their first unit (if any)."""
+        self._whole |= keys
+        units: list[Unit] = []
+        moved: dict[int, int] = {}  # old unit index -> new
+        merged: dict[int, int] = {}  # axes id -> index of its one unit
+        snapshots: dict[int, _Snapshot] = {}
+        for i, unit in enumerate(self._units):
+            key = id(unit.parent) if unit.parent is not None else None
+            snap = self._snapshots.get(id(unit.artist))
+            if key not in keys:
+                moved[i] = len(units)
+                units.append(unit)
+            elif key in merged:
+                moved[i] = merged[key]
+                whole = units[merged[key]]
+                whole.boxes = (union((*whole.boxes, *unit.boxes)),)
+                continue  # snapshots taken inside the axes are of no use to a whole unit
+            else:
+                moved[i] = merged[key] = len(units)
+                units.append(Unit(unit.parent, None, None, (union(unit.boxes),)))
+            if snap is not None:
+                snapshots[id(units[moved[i]].artist)] = snap
+        for snap in snapshots.values():
+            dirty: dict[int, Box] = {}
+            for i, box in snap.dirty.items():
+                dirty[moved[i]] = dirty.get(moved[i], EMPTY).union(box)
+            snap.dirty = dirty
+        self._units, self._snapshots = units, snapshots
+        self._index = {id(unit.artist): i for i, unit in enumerate(units)}
+        self._frames_3d = [(moved.get(data, len(units)), box) for data, box in self._frames_3d
+                           if data not in moved or id(self._units[moved[data]].parent) not in keys]
+        for key in keys:
+            axes = self._axes_by_id.pop(key)
+            del self._children[key]
+            self._geometry[key] = (self._geometry[key][0], None)  # as if measured drawn whole
+            axes.stale = True  # it changed: it is drawn again this frame
 
     def _stale_artists(self) -> set[int]:
         """Ids of the artists ``update()`` changed that would be units: top-level ones and the
@@ -384,34 +433,43 @@ class IncrementalDraw:
                                union(paint_boxes(axes, renderer, height, width))))
         return frames
 
-    def _snapshots_fit(self, groups: list[_Group]) -> bool:
-        """Whether every group has a snapshot that covers its region and is clean there, and no
-        region needs a 3D axes' panes, grids or axes painted again (only its own draw can)."""
+    def _choose_snapshots(self, groups: list[_Group]) -> bool:
+        """Give every group the unit its redraw starts from: the latest at or before its first
+        unit whose snapshot covers its region and is clean there, where no 3D axes' panes,
+        grids or axes would need painting again (only its own draw can). False if a group has
+        none."""
+        taken = sorted((self._index[key], snap) for key, snap in self._snapshots.items())
         for group in groups:
-            for data, box in self._frames_3d:
-                if group.first < data and group.region.intersects(box):
-                    return False
-            snap = self._snapshots.get(id(self._units[group.first].artist))
-            if snap is None or not snap.box.contains(group.region) or any(
-                    box.intersects(group.region) for box in snap.dirty.values()):
+            group.start = -1
+            for start, snap in reversed(taken):
+                if start > group.first or not snap.box.contains(group.region) or any(
+                        box.intersects(group.region) for box in snap.dirty.values()):
+                    continue
+                if any(start < data and group.region.intersects(box)
+                       for data, box in self._frames_3d):
+                    break  # an earlier snapshot would need those painted too
+                group.start = start
+                break
+            if group.start < 0:
                 return False
         return True
 
     # -- partial draws ----------------------------------------------------------------------------
     def _partial_draw(self, groups: list[_Group], now: dict[int, tuple[Box, ...]]) -> None:
-        """Per group: restore its region from its snapshot, draw every unit from its first on
-        that paints there, in paint order, and keep the region. Other pixels are the last frame's."""
+        """Per group: restore its region from the snapshot taken before its start unit, draw
+        every unit from there on that paints there, in paint order, and keep the region. Other
+        pixels are the last frame's."""
         canvas = self.figure.canvas
         renderer = canvas.get_renderer()
         buffer = np.asarray(canvas.buffer_rgba())
         frame = self._frame
         for group in groups:
             region = group.region
-            snap = self._snapshots[id(self._units[group.first].artist)]
+            snap = self._snapshots[id(self._units[group.start].artist)]
             top, left = region.top - snap.box.top, region.left - snap.box.left
             buffer[region.slices] = snap.pixels[top:top + region.bottom - region.top,
                                                 left:left + region.right - region.left]
-            for i in range(group.first, len(self._units)):
+            for i in range(group.start, len(self._units)):
                 boxes = now.get(i, self._units[i].boxes)
                 if any(box.intersects(region) for box in boxes):
                     self._units[i].artist.draw(renderer)
@@ -442,19 +500,21 @@ class IncrementalDraw:
                 for child in axes.get_children() if isinstance(child, Axis) and child.get_visible()
                 and (axes.axison or is_3d(axes))]
 
-    def _measure(self) -> tuple:
-        """Everything whose change invalidates recorded units: sizes, axes, limits, artist sets."""
+    def _measure(self) -> dict:
+        """Everything whose change invalidates recorded units: sizes, axes, limits, artist sets.
+        Keyed by axes id (``None``: the figure); what only opened axes depend on is apart."""
         fig = self.figure
-        parts: list[Any] = [tuple(fig.bbox.bounds), fig.dpi, tuple(map(id, fig.get_children()))]
+        parts: dict[int | None, Any] = {
+            None: (tuple(fig.bbox.bounds), fig.dpi, tuple(map(id, fig.get_children())))}
         for axes in fig.get_axes():
-            opened = self._opens(axes)  # other axes are drawn whole: their children do not matter
-            parts.append((id(axes), tuple(axes.get_position().bounds), tuple(axes.viewLim.bounds),
-                          axes.axison, opened and is_plain_axes(axes) and axes.get_frame_on(),
-                          axes.xaxis.get_visible(), axes.yaxis.get_visible(),
-                          opened and children_of(axes)))
-            if is_3d(axes):
-                parts.append(view_3d(axes))
-        return tuple(parts)
+            placed = (tuple(axes.get_position().bounds), tuple(axes.viewLim.bounds), axes.axison,
+                      axes.xaxis.get_visible(), axes.yaxis.get_visible(),
+                      view_3d(axes) if is_3d(axes) else None)
+            # Axes drawn whole: their children and frame do not matter.
+            opened = ((is_plain_axes(axes) and axes.get_frame_on(), children_of(axes))
+                      if self._opens(axes) else None)
+            parts[id(axes)] = (placed, opened)
+        return parts
 
 
 def _bbox_box(axes: Artist, height: int, width: int) -> Box:
