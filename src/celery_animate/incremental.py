@@ -111,7 +111,8 @@ class IncrementalDraw:
         self._whole: set[int] = set()
         self._children: dict[int, tuple[int, ...]] = {}  # opened axes' children, by id
         self._axes_by_id: dict[int, Artist] = {}
-        self._frames_3d: list[tuple[int, Box]] = []
+        #: Per opened 3D axes: its id, the index of its first data unit and its box.
+        self._frames_3d: list[tuple[int, int, Box]] = []
         #: Axes drawn whole, by id: how their decorations looked and the boxes measured then.
         self._decorations: dict[int, tuple[tuple, tuple[Box, ...]]] = {}
         self._snapshots: dict[int, _Snapshot] = {}  # keyed by id of the unit painted right after
@@ -294,8 +295,8 @@ class IncrementalDraw:
             snap.dirty = dirty
         self._units, self._snapshots = units, snapshots
         self._index = {id(unit.artist): i for i, unit in enumerate(units)}
-        self._frames_3d = [(moved.get(data, len(units)), box) for data, box in self._frames_3d
-                           if data not in moved or id(self._units[moved[data]].parent) not in keys]
+        self._frames_3d = [(key, moved.get(data, len(units)), box)
+                           for key, data, box in self._frames_3d if key not in keys]
         for key in keys:
             axes = self._axes_by_id.pop(key)
             del self._children[key]
@@ -418,9 +419,9 @@ class IncrementalDraw:
         find out, and known only once they are drawn (the view may turn)."""
         return isinstance(self._units[index].artist, _AxesBase)
 
-    def _find_frames_3d(self, renderer, height: int, width: int) -> list[tuple[int, Box]]:
-        """Per opened 3D axes: the index of its first unit drawn after its panes, grids and
-        axes, and where those paint (the axes' own box)."""
+    def _find_frames_3d(self, renderer, height: int, width: int) -> list[tuple[int, int, Box]]:
+        """Per opened 3D axes: its id, the index of its first unit drawn after its panes, grids
+        and axes, and where those paint (the axes' own box)."""
         frames = []
         for axes in self.figure.get_children()[1:]:
             if not (self._opens(axes) and is_3d(axes)):
@@ -429,7 +430,7 @@ class IncrementalDraw:
             data = [i for i in own if self._units[i].artist is not axes.patch
                     and not isinstance(self._units[i].artist, Axis)]
             if own:
-                frames.append((data[0] if data else own[-1] + 1,
+                frames.append((id(axes), data[0] if data else own[-1] + 1,
                                union(paint_boxes(axes, renderer, height, width))))
         return frames
 
@@ -446,7 +447,7 @@ class IncrementalDraw:
                         box.intersects(group.region) for box in snap.dirty.values()):
                     continue
                 if any(start < data and group.region.intersects(box)
-                       for data, box in self._frames_3d):
+                       for _, data, box in self._frames_3d):
                     break  # an earlier snapshot would need those painted too
                 group.start = start
                 break

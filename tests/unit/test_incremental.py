@@ -189,7 +189,8 @@ class ReAddedEachFrame(Animator):
 
 class StartsReAddingLater(Animator):
     """A band re-added each frame from frame 3 on, in axes that blitted until then, beside 3D
-    axes whose line changes (opened up) and a moving figure text."""
+    axes whose line changes (opened up) and, from frame 5 on, whose surface is re-added too,
+    and a moving figure text."""
 
     def setup(self):
         fig = plt.figure(figsize=(9, 2), dpi=50)
@@ -198,9 +199,10 @@ class StartsReAddingLater(Animator):
         self.flat.set_ylim(-2, 2)
         self.space = fig.add_subplot(133, projection="3d")
         (self.helix,) = self.space.plot(X, np.sin(X), np.cos(X))
-        self.space.set_zlim(-1, 1)
+        self.space.set(xlim=(-1, 7), ylim=(-1.5, 1.5), zlim=(-1, 1))  # the surface moves none
         self.note = fig.text(0.45, 0.5, "")
-        self.band = None
+        self.band = self.surface = None
+        self.grid = np.meshgrid(np.linspace(-1, 1, 8), np.linspace(-1, 1, 8))
         return fig
 
     def update(self, frame_idx, params):
@@ -214,6 +216,12 @@ class StartsReAddingLater(Animator):
         if frame_idx >= 3:
             self.band = self.flat.fill_between(X, np.sin(X + phase) - 0.3, np.sin(X + phase) + 0.3,
                                                alpha=0.4)
+        if self.surface is not None:
+            self.surface.remove()
+            self.surface = None
+        if frame_idx >= 5:
+            gx, gy = self.grid
+            self.surface = self.space.plot_surface(gx, gy, 0.5 * np.sin(gx * gy + phase))
 
 
 class MutatesInPlace(Base):
@@ -338,6 +346,18 @@ def test_blitted_frames_equal_full_draws(make, params, must_blit):
     assert prepared.incremental.enabled
     if must_blit:
         assert prepared.incremental.partial_draws > len(params) // 3
+
+
+def test_axes_that_start_adding_artists_are_drawn_whole_without_a_full_draw():
+    # Full draws: frame 0, frame 1 (no snapshot yet inside the 3D axes) and the check of the
+    # first blitted frame; frames 3 and 5, where a band and a surface start being added again
+    # each frame, blit their axes whole.
+    params = phases(8)
+    want, _ = render(StartsReAddingLater(), params, auto_blit=False)
+    got, prepared = render(StartsReAddingLater(), params, auto_blit=True)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    drawer = prepared.incremental
+    assert (drawer.partial_draws, drawer.full_draws) == (6, 3)
 
 
 def test_a_change_matplotlib_does_not_see_never_makes_a_wrong_frame():
