@@ -17,7 +17,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ import redis  # noqa: E402
 from animators import HD, NoisyHD, bar_params  # noqa: E402
 from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
 
+from bench.sampling import PeakSampler  # noqa: E402
 from celery_animate import Settings  # noqa: E402
 from celery_animate.embedded.redis_server import RedisServer  # noqa: E402
 from celery_animate.encode.join import join_segments  # noqa: E402
@@ -56,31 +56,21 @@ def cluster(log_dir: Path, encoders: int = 1, **env: str):
                 stop(worker)
 
 
-class FramePeak:
+class FramePeak(PeakSampler):
     """Samples, every 20 ms, how many frames and bytes the frame store holds; keeps the peak."""
 
     def __init__(self, client: redis.Redis):
+        super().__init__(0.02)
         self.client, self.frames, self.bytes = client, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            keys = list(self.client.scan_iter("celery_animate:frame:*", count=1000))
-            if len(keys) > self.frames:
-                with self.client.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.strlen(key)
-                    self.bytes = max(self.bytes, sum(pipe.execute()))
-                self.frames = len(keys)
-
-    def __enter__(self) -> FramePeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        keys = list(self.client.scan_iter("celery_animate:frame:*", count=1000))
+        if len(keys) > self.frames:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.strlen(key)
+                self.bytes = max(self.bytes, sum(pipe.execute()))
+            self.frames = len(keys)
 
 
 def store_peak(work: Path, lengths: list[int]) -> list[dict]:

@@ -19,7 +19,6 @@ import platform
 import resource
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pvio  # noqa: E402
 import redis  # noqa: E402
+from sampling import PeakSampler  # noqa: E402
 from workloads import WORKLOADS, Workload  # noqa: E402
 
 from celery_animate import EmbeddedCluster, RenderJob  # noqa: E402
@@ -72,28 +72,18 @@ def hardware_limit(workload: Workload, params: list, cores: int, path: Path) -> 
     return {"render_cpu": render_cpu, "encode_cpu": encode_cpu, "limit_s": (render_cpu + encode_cpu) / cores}
 
 
-class RedisPeak:
+class RedisPeak(PeakSampler):
     """Samples Redis's used_memory every 10 ms while a job runs; ``peak`` is above the baseline."""
 
     def __init__(self, url: str):
+        super().__init__(0.01)
         self.client = redis.Redis.from_url(url)
         self.baseline = self.client.info("memory")["used_memory"]
         self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            used = self.client.info("memory")["used_memory"]
-            self.peak = max(self.peak, used - self.baseline)
-
-    def __enter__(self) -> RedisPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        used = self.client.info("memory")["used_memory"]
+        self.peak = max(self.peak, used - self.baseline)
 
 
 def run_one_shot(workload, params, path, workers, cluster):
