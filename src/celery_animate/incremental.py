@@ -60,6 +60,7 @@ from .paint_order import (
     decorations_look,
     is_3d,
     is_plain_axes,
+    polar_look,
     record_paint_order,
     unclipped_children,
     unflagged,
@@ -510,7 +511,7 @@ class IncrementalDraw:
         for axes in fig.get_axes():
             placed = (tuple(axes.get_position().bounds), tuple(axes.viewLim.bounds), axes.axison,
                       axes.xaxis.get_visible(), axes.yaxis.get_visible(),
-                      view_3d(axes) if is_3d(axes) else None)
+                      view_3d(axes) if is_3d(axes) else None, polar_look(axes))
             # Axes drawn whole: their children and frame do not matter.
             opened = ((is_plain_axes(axes) and axes.get_frame_on(), children_of(axes))
                       if self._opens(axes) else None)

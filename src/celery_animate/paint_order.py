@@ -14,6 +14,8 @@ behaviour it leans on is pinned by ``tests/unit/test_quirks.py``:
   color-mapped artist and assigning an annotation's ``xy`` mark nothing stale.
 * ``Spine.get_position()`` gives a spine without a position (a polar axes')
   one, which moves what it draws: the position is read, never asked for.
+* A polar axes' theta offset and direction, r origin and radial label
+  position change its transforms and mark nothing stale.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from matplotlib.axis import Axis, Tick
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
+from matplotlib.projections.polar import PolarAxes
 from matplotlib.text import Annotation, Text
 from mpl_toolkits.mplot3d.art3d import Line3D, Text3D
 from mpl_toolkits.mplot3d.axes3d import Axes3D
@@ -50,6 +53,15 @@ def is_plain_axes(artist: Artist) -> bool:
     Polar axes override it, so they are one unit, redrawn whole when they change.
     """
     return isinstance(artist, _AxesBase) and type(artist).draw is _AxesBase.draw
+
+
+def polar_look(axes: Artist) -> tuple | None:
+    """What a polar axes' ``draw`` shapes its patch, spines and labels from, besides its view
+    limits: setting these changes transforms and marks nothing stale. None for other axes."""
+    if not isinstance(axes, PolarAxes):
+        return None
+    return (axes.get_theta_offset(), axes.get_theta_direction(), axes.get_rorigin(),
+            axes.get_rsign(), axes.get_rlabel_position(), tuple(axes.get_position().bounds))
 
 
 def is_3d(artist: Artist) -> bool:

@@ -224,6 +224,22 @@ class StartsReAddingLater(Animator):
             self.surface = self.space.plot_surface(gx, gy, 0.5 * np.sin(gx * gy + phase))
 
 
+class TurningPolar(Animator):
+    """Turns a polar plot by its theta offset and moves its radial labels: matplotlib marks
+    nothing stale."""
+
+    def setup(self):
+        fig = plt.figure(figsize=(4, 2), dpi=50)
+        fig.add_subplot(121).plot(X, np.cos(X))
+        self.polar = fig.add_subplot(122, projection="polar")
+        self.polar.plot(X, 1 + 0.5 * np.sin(3 * X))
+        return fig
+
+    def update(self, frame_idx, params):
+        self.polar.set_theta_offset(params["phase"])
+        self.polar.set_rlabel_position(20 * frame_idx)
+
+
 class MutatesInPlace(Base):
     """Moves its points by writing into the offsets array: matplotlib is never told."""
 
@@ -318,6 +334,7 @@ CASES = [
     (BarsAndScatter, phases(8), False),
     (ThreeD, phases(6), True),
     (PolarAndCartesian, phases(8), True),
+    (TurningPolar, phases(6), False),
     (TwinsAndInset, phases(10), True),
     (OverlappingAxes, phases(8), True),
     (lambda: Layout("tight"), phases(8), False),

@@ -55,6 +55,30 @@ def test_what_matplotlib_changes_without_a_stale_flag():
     plt.close(fig)
 
 
+def test_turning_a_polar_axes_marks_nothing_stale():
+    """paint_order.py: polar_look() reads what a polar axes' transforms are made of, because
+    setting it marks nothing stale, yet the axes draw differently."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from celery_animate.paint_order import polar_look
+
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="polar")
+    look = polar_look(ax)
+    fig.canvas.draw()
+    before = np.array(fig.canvas.buffer_rgba(), copy=True)
+    ax.set_theta_offset(1.0)
+    ax.set_rlabel_position(45)
+    assert not (fig.stale or ax.stale or ax.patch.stale)
+    assert polar_look(ax) != look
+    fig.canvas.draw()
+    assert not np.array_equal(before, np.asarray(fig.canvas.buffer_rgba()))
+    plt.close(fig)
+
+
 def test_paint_order_records_ticks_through_tick_draw():
     """paint_order.py: an axis draws each tick through Tick.draw, which draws its parts."""
     import matplotlib
