@@ -124,6 +124,12 @@ def _own_boxes(artist: Artist, renderer, height: int, width: int) -> tuple[Box, 
         pad = 2 * artist.get_linewidth() * points
         if artist.get_marker() not in (None, "None", "none", " ", ""):
             pad += (artist.get_markersize() / 2 + artist.get_markeredgewidth()) * points
+        path = artist.get_path()
+        if path._interpolation_steps > 1:
+            # Curved by a polar transform, it is drawn through more points than it has (a grid
+            # circle has two), and get_window_extent() transforms only those.
+            drawn = artist.get_transform().transform_path(path).vertices
+            return (box(Bbox([np.nanmin(drawn, axis=0), np.nanmax(drawn, axis=0)]), pad),)
         return (box(artist.get_window_extent(renderer), pad),)
     if isinstance(artist, Text):
         if not artist.get_text():

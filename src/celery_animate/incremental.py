@@ -23,8 +23,9 @@ there was left out.
 Whenever that cannot be shown, the frame is a full draw: the figure's size,
 dpi or patch, the set or order of axes, any axes' position, view limits,
 frame or axis (ticks, labels) changed, also through the layout engine; an
-axes drawn whole (3D, polar, or plain axes that add and remove artists every
-frame, such as contours) painted outside the room it was given; a snapshot
+axes drawn whole (3D axes whose surfaces change, axes of other projections,
+or axes that add and remove artists every frame, such as contours) painted
+outside the room it was given; a snapshot
 does not cover its region or is stale there. Changes matplotlib does not
 flag and this module does not look for (an array mutated in place) are
 caught by comparing a blitted frame with a full draw: the figure's first
@@ -72,7 +73,7 @@ logger = logging.getLogger(__name__)
 #: Extra pixels a snapshot keeps around its region, so a region that grows a little (a
 #: longer title) is still covered.
 SNAPSHOT_MARGIN = 24
-#: Extra pixels around the region of axes drawn whole (3D, polar), whose extent is known only
+#: Extra pixels around the region of axes drawn whole (3D, contours), whose extent is known only
 #: after they are drawn.
 UNIT_AXES_MARGIN = 16
 
@@ -416,8 +417,8 @@ class IncrementalDraw:
                                 for box in paint_boxes(child, renderer, *size))
 
     def _drawn_whole(self, index: int) -> bool:
-        """Whether the unit is axes drawn whole (3D, polar): where they paint is costly to
-        find out, and known only once they are drawn (the view may turn)."""
+        """Whether the unit is axes drawn whole (3D, contours...): where they paint is costly
+        to find out, and known only once they are drawn (the view may turn)."""
         return isinstance(self._units[index].artist, _AxesBase)
 
     def _find_frames_3d(self, renderer, height: int, width: int) -> list[tuple[int, int, Box]]:

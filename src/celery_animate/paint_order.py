@@ -6,7 +6,8 @@ behaviour it leans on is pinned by ``tests/unit/test_quirks.py``:
 
 * ``Axes.draw`` (plain 2D axes) paints its patch, then its children sorted by
   z-order, each through the child's own ``draw``; an axis draws its ticks
-  through ``Tick.draw``, which draws grid line, tick lines and labels.
+  through ``Tick.draw``, which draws grid line, tick lines and labels. Polar
+  axes do the same after shaping their patch and spines.
 * 3D axes paint panes, grids and axes from their own ``draw``, then their
   children; a line or text projects itself when drawn.
 * An axis's label and offset text do not pass staleness up, and are stale
@@ -48,11 +49,13 @@ PROJECTED_3D = (Line3D, Text3D)
 
 
 def is_plain_axes(artist: Artist) -> bool:
-    """Axes whose ``draw`` is matplotlib's base one: patch and children drawn one by one.
+    """Axes whose ``draw`` is matplotlib's base one, patch and children drawn one by one, or
+    polar axes': it shapes the patch and spines from the view limits and what
+    :func:`polar_look` reads, then is the base one.
 
-    Polar axes override it, so they are one unit, redrawn whole when they change.
+    Axes that override it otherwise are one unit, redrawn whole when they change.
     """
-    return isinstance(artist, _AxesBase) and type(artist).draw is _AxesBase.draw
+    return isinstance(artist, _AxesBase) and type(artist).draw in (_AxesBase.draw, PolarAxes.draw)
 
 
 def polar_look(axes: Artist) -> tuple | None:

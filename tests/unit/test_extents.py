@@ -62,11 +62,7 @@ def x_axis(ax):
 CASES = [thick_line, unclipped_line, boxed_text, annotation, thick_patch, arrow, image, legend, x_axis]
 
 
-@pytest.mark.parametrize("make", CASES, ids=lambda make: make.__name__)
-def test_an_artist_paints_only_inside_its_boxes(make):
-    fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
-    ax.set(xlim=(0, 1), ylim=(0, 1))
-    artist = make(ax)
+def assert_paints_inside_its_boxes(fig, artist) -> None:
     fig.canvas.draw()
     with_it = np.array(fig.canvas.buffer_rgba())
     boxes = paint_boxes(artist, fig.canvas.get_renderer(), *with_it.shape[:2])
@@ -81,6 +77,24 @@ def test_an_artist_paints_only_inside_its_boxes(make):
     rows, cols = np.nonzero(painted & ~inside)
     assert rows.size == 0, f"{rows.size} pixels outside {boxes}, e.g. row {rows[0]} col {cols[0]}"
     plt.close(fig)
+
+
+@pytest.mark.parametrize("make", CASES, ids=lambda make: make.__name__)
+def test_an_artist_paints_only_inside_its_boxes(make):
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    assert_paints_inside_its_boxes(fig, make(ax))
+
+
+def test_a_polar_grid_circle_paints_inside_its_boxes():
+    # Two points (theta 0 and 2 pi at one radius), drawn as the circle through them.
+    fig = plt.figure(figsize=(3, 3), dpi=80)
+    ax = fig.add_subplot(projection="polar")
+    ax.set_rgrids([0.6])
+    fig.canvas.draw()
+    circle = ax.yaxis.get_major_ticks()[0].gridline
+    assert len(circle.get_xydata()) == 2
+    assert_paints_inside_its_boxes(fig, circle)
 
 
 def test_an_invisible_artist_paints_nowhere():

@@ -114,6 +114,7 @@ class PolarAndCartesian(Animator):
         self.static.plot(X, np.sin(X))
         polar = fig.add_subplot(122, projection="polar")
         (self.line,) = polar.plot(X, 1 + 0.5 * np.sin(X))
+        polar.set_ylim(0, 2)  # grid circles cross the line
         return fig
 
     def update(self, frame_idx, params):
