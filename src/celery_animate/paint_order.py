@@ -60,11 +60,12 @@ def is_plain_axes(artist: Artist) -> bool:
 
 def polar_look(axes: Artist) -> tuple | None:
     """What a polar axes' ``draw`` shapes its patch, spines and labels from, besides its view
-    limits: setting these changes transforms and marks nothing stale. None for other axes."""
+    limits and position (which the caller records for every axes): setting these changes
+    transforms and marks nothing stale. None for other axes."""
     if not isinstance(axes, PolarAxes):
         return None
     return (axes.get_theta_offset(), axes.get_theta_direction(), axes.get_rorigin(),
-            axes.get_rsign(), axes.get_rlabel_position(), tuple(axes.get_position().bounds))
+            axes.get_rsign(), axes.get_rlabel_position())
 
 
 def is_3d(artist: Artist) -> bool:
