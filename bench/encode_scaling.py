@@ -259,9 +259,7 @@ def main() -> None:
         results = json.loads((RESULTS / "encode_scaling.json").read_text())
         with tempfile.TemporaryDirectory(prefix="celery-animate-bench-") as tmp:
             results["short_beside_long"] = sharing(Path(tmp), 5, long_frames)
-        (RESULTS / "encode_scaling.json").write_text(json.dumps(results, indent=2))
-        (RESULTS / "encode_scaling.md").write_text(report(results))
-        print(report(results))
+        save(results)
         return
     with tempfile.TemporaryDirectory(prefix="celery-animate-bench-") as tmp:
         work = Path(tmp)
@@ -276,11 +274,19 @@ def main() -> None:
         results["store_peak"] = store_peak(work, lengths)
         results["short_beside_long"] = sharing(work, repeats, long_frames)
         results["parallel"] = parallel_encode(work, repeats if not args.smoke else 1, parallel_frames)
-    if not args.smoke:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "encode_scaling.json").write_text(json.dumps(results, indent=2))
-        (RESULTS / "encode_scaling.md").write_text(report(results))
-    print(report(results))
+    if args.smoke:
+        print(report(results))
+    else:
+        save(results)
+
+
+def save(results: dict) -> None:
+    """Write ``bench/results/encode_scaling.{json,md}`` and print the report."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "encode_scaling.json").write_text(json.dumps(results, indent=2))
+    text = report(results)
+    (RESULTS / "encode_scaling.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
