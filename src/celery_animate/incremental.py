@@ -33,12 +33,22 @@ blitted frame and every ``check_every``-th after it, counted across chunks
 and jobs (the figure outlives them in its worker process). The compared
 frame is the full draw, and one difference switches the figure to full draws
 for good.
+
+Blitting is also turned off where it does not pay: when the median of the
+last ``cost_samples`` blitted frames took at least as long as the latest
+checked full draw (a small figure whose every artist changes each frame,
+where finding what changed costs more than drawing it). The pixels are the
+same either way; only the time differs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +83,8 @@ logger = logging.getLogger(__name__)
 #: Extra pixels a snapshot keeps around its region, so a region that grows a little (a
 #: longer title) is still covered.
 SNAPSHOT_MARGIN = 24
+#: Blitted frames whose median time is weighed against a full draw's (see blitting_pays).
+COST_SAMPLES = 8
 #: Extra pixels around the region of axes drawn whole (3D, contours), whose extent is known only
 #: after they are drawn.
 UNIT_AXES_MARGIN = 16
@@ -101,10 +113,19 @@ class _Snapshot:
 class IncrementalDraw:
     """Draws one figure's frames, each time redrawing only what changed."""
 
-    def __init__(self, figure: Figure, check_every: int = 32):
+    def __init__(self, figure: Figure, check_every: int = 32,
+                 cost_samples: int | None = COST_SAMPLES,
+                 clock: Callable[[], float] = time.perf_counter):
         self.figure = figure
         self.check_every = check_every
         self.enabled = True
+        #: Why blitting was turned off (None while it is on).
+        self.off_because: str | None = None
+        #: ``None`` keeps blitting on whatever it costs (the exactness tests do).
+        self.cost_samples = cost_samples
+        self._clock = clock
+        self._partial_seconds: deque[float] = deque(maxlen=cost_samples or 1)
+        self._full_seconds: float | None = None  # the latest checked full draw
         self._units: list[Unit] = []
         self._index: dict[int, int] = {}  # id(artist) -> unit index
         self._geometry: dict | None = None
@@ -142,13 +163,18 @@ class IncrementalDraw:
             except Exception:
                 logger.warning("automatic blitting failed on this figure; drawing in full from now "
                                "on", exc_info=True)
-                self.enabled = False
-                self._snapshots.clear()
-                self._frame = None
+                self._turn_off("it failed")
         self.full_draws += 1
         self.figure.canvas.draw()
 
+    def _turn_off(self, reason: str) -> None:
+        self.enabled = False
+        self.off_because = reason
+        self._snapshots.clear()
+        self._frame = None
+
     def _draw_incrementally(self) -> None:
+        started = self._clock()
         if self._frame is None or self.figure.patch.stale:
             self._full_draw()
             return
@@ -186,6 +212,20 @@ class IncrementalDraw:
         self._since_check += 1
         if self._check_next or self._since_check >= self.check_every:
             self._verify()
+        else:
+            self._weigh(self._clock() - started)
+
+    def _weigh(self, seconds: float) -> None:
+        """Note a blitted frame's cost (``seconds``); turn blitting off where it does not pay."""
+        if self.cost_samples is None or self._full_seconds is None:
+            return
+        self._partial_seconds.append(seconds)
+        if (len(self._partial_seconds) >= self.cost_samples
+                and not blitting_pays(self._partial_seconds, self._full_seconds)):
+            logger.info("automatic blitting does not pay on this figure (%.1f ms a blitted frame "
+                        "against %.1f ms a full draw); drawing in full from now on",
+                        1000 * statistics.median(self._partial_seconds), 1000 * self._full_seconds)
+            self._turn_off("it does not pay")
 
     def _lay_out(self) -> None:
         """What ``Figure.draw`` does before it paints: run the layout engine, apply aspects."""
@@ -323,11 +363,11 @@ class IncrementalDraw:
         canvas = self.figure.canvas
         blitted = np.array(canvas.buffer_rgba(), copy=True)
         self.full_draws += 1
+        started = self._clock()
         canvas.draw()
+        self._full_seconds = self._clock() - started
         if not np.array_equal(blitted, np.asarray(canvas.buffer_rgba())):
-            self.enabled = False
-            self._snapshots.clear()
-            self._frame = None
+            self._turn_off("a blitted frame differed from a full draw")
             logger.warning("automatic blitting gave a frame different from a full draw (a change "
                            "matplotlib does not flag, such as an array mutated in place); this "
                            "figure is drawn in full from now on")
@@ -518,6 +558,12 @@ class IncrementalDraw:
                       if self._opens(axes) else None)
             parts[id(axes)] = (placed, opened)
         return parts
+
+
+def blitting_pays(partial_seconds: Sequence[float], full_seconds: float) -> bool:
+    """Whether blitted frames (their durations, seconds) are cheaper than a full draw: their
+    median is below ``full_seconds``."""
+    return statistics.median(partial_seconds) < full_seconds
 
 
 def _bbox_box(axes: Artist, height: int, width: int) -> Box:

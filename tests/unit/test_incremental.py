@@ -17,6 +17,7 @@ from matplotlib.colors import Normalize
 
 from bench import ported
 from celery_animate import Animator
+from celery_animate.incremental import COST_SAMPLES, blitting_pays
 from celery_animate.render import PreparedFigure, render_frames
 from examples import gridspec_dashboard, multi_panel, out_of_order_loader, wave
 
@@ -310,8 +311,10 @@ class WholeAxesDecorated(Animator):
         self.line.set_ydata(np.sin(X + params["phase"]))
 
 
-def render(animator, params, auto_blit, chunks=1):
+def render(animator, params, auto_blit, chunks=1, keep_blitting=True):
     prepared = PreparedFigure.prepare(animator)
+    if keep_blitting:  # exactness is what these tests check: blit whatever it costs
+        prepared.incremental.cost_samples = None
     frames = []
     pairs = list(enumerate(params))
     size = -(-len(pairs) // chunks)
@@ -385,6 +388,61 @@ def test_a_change_matplotlib_does_not_see_never_makes_a_wrong_frame():
     for i, (a, b) in enumerate(zip(got, want, strict=True)):
         assert np.array_equal(a, b), f"frame {i} differs"
     assert not prepared.incremental.enabled  # the check caught it and switched to full draws
+
+
+class TickingClock:
+    """A clock that advances one second each time it is read: every blitted frame and every
+    full draw it times take the same one second."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_blitting_that_does_not_pay_turns_itself_off_and_frames_stay_exact():
+    params = phases(16)
+    want, _ = render(LegendOverLine(), params, auto_blit=False)
+    prepared = PreparedFigure.prepare(LegendOverLine())
+    drawer = prepared.incremental
+    drawer._clock = TickingClock()
+    got = [rgb.copy() for _, rgb in render_frames(prepared, enumerate(params))]
+    plt.close(prepared.figure)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert not drawer.enabled and drawer.off_because == "it does not pay"
+    # Frame 0 full, frame 1 blitted and checked (the full draw it is weighed against), then
+    # COST_SAMPLES blitted frames as costly as that full draw; the rest are full draws.
+    assert drawer.partial_draws == 1 + COST_SAMPLES
+    assert drawer.full_draws == 2 + len(params) - (2 + COST_SAMPLES)
+
+
+def test_blitting_pays_when_blitted_frames_are_cheaper_than_a_full_draw():
+    assert blitting_pays([0.004] * 5 + [0.5] * 3, full_seconds=0.03)  # the median, not the mean
+    assert not blitting_pays([0.03] * 8, full_seconds=0.03)
+    assert not blitting_pays([0.001] * 3 + [0.05] * 5, full_seconds=0.03)
+
+
+def test_blitting_stays_on_where_it_pays():
+    # Full draws made to cost ten seconds more on the ticking clock than a blitted frame.
+    params = phases(16)
+    want, _ = render(LegendOverLine(), params, auto_blit=False)
+    prepared = PreparedFigure.prepare(LegendOverLine())
+    drawer = prepared.incremental
+    drawer._clock = clock = TickingClock()
+    canvas = prepared.figure.canvas
+    full_draw = canvas.draw
+
+    def slow_full_draw(*args, **kwargs):
+        clock.now += 10.0
+        return full_draw(*args, **kwargs)
+
+    canvas.draw = slow_full_draw
+    got = [rgb.copy() for _, rgb in render_frames(prepared, enumerate(params))]
+    plt.close(prepared.figure)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert drawer.enabled and drawer.partial_draws == len(params) - 1
 
 
 class ContoursBesideColorbar(Animator):
