@@ -12,7 +12,7 @@ from .config import Settings
 from .connection import job_redis
 from .errors import JobCancelled, RenderFailed
 from .options import Progress, RenderResult
-from .record import JobRecord
+from .record import EndSignal, JobRecord
 from .states import CANCELLED, DONE, FAILED
 
 
@@ -56,11 +56,16 @@ class RenderJob:
         ``timeout`` seconds (the job keeps running).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._progress_through_blips(deadline).finished:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {self.id} still running after {timeout} s")
-            time.sleep(poll)
+        with self._record.end_signal() as ended:
+            while not self._progress_through_blips(deadline).finished:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"job {self.id} still running after {timeout} s")
+                ended.sleep(poll if deadline is None else min(poll, deadline - time.monotonic()))
         return self.result()
+
+    def end_signal(self) -> EndSignal:
+        """A subscription whose ``sleep(seconds)`` returns early when this job ends."""
+        return self._record.end_signal()
 
     def _progress_through_blips(self, deadline: float | None) -> Progress:
         """:meth:`progress`, waiting out up to 30 s of Redis being unreachable (a restart)."""

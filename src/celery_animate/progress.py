@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 
 from tqdm.auto import tqdm  # widgets in Jupyter, text in a terminal
@@ -34,6 +33,7 @@ def follow(job: RenderJob, disable_progress_bar: bool | None = None, poll: float
                       position=0)
     # Encoding starts while the last frames still render, so both bars may move at once.
     encode_bar: tqdm | None = None
+    ended = job.end_signal()
     try:
         while True:
             render_bar.update(progress.rendered - render_bar.n)
@@ -46,9 +46,10 @@ def follow(job: RenderJob, disable_progress_bar: bool | None = None, poll: float
                 break
             if check is not None:
                 check()
-            time.sleep(poll)
+            ended.sleep(poll)
             progress = job.progress()
     finally:
+        ended.close()
         render_bar.close()
         if encode_bar is not None:
             encode_bar.close()

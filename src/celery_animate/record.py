@@ -8,6 +8,7 @@ of state and deletions are not here: they belong to :mod:`celery_animate.lifecyc
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -42,6 +43,15 @@ class JobRecord:
             f"no record of job {self.job_id!r}: it was never submitted, its record expired, or "
             "Redis lost it (restarted without persistence, flushed, or evicted it under memory "
             "pressure); submit the job again")
+
+    @property
+    def ended_channel(self) -> str:
+        """The pub/sub channel the job's terminal state is published on when it ends."""
+        return f"{self.key}:ended"
+
+    def end_signal(self) -> EndSignal:
+        """Subscribe to the news of this job's end (see :class:`EndSignal`)."""
+        return EndSignal(self.client, self.ended_channel)
 
     def chunk_key(self, chunk_no: int) -> str:
         return f"{self.key}:chunk:{int(chunk_no)}"
@@ -198,6 +208,51 @@ class JobRecord:
     def poster(self) -> bytes | None:
         """The poster PNG once the first frame is rendered; None before, or if it is not a PNG."""
         return checked_poster(self.client.hget(self.key, "poster"))
+
+
+class EndSignal:
+    """A subscription to one job's end, for a client that polls the job's record.
+
+    :meth:`sleep` returns when the job ends (the ``transition`` script
+    publishes it) or after ``seconds``, whichever comes first, so a waiting
+    client learns of the end at once instead of up to a poll later. Subscribe
+    before reading the state, and an end between the two is not missed. Redis
+    unreachable, it is a plain sleep (the caller's reads of the record notice
+    the blip). Close it, or use it as a context manager.
+    """
+
+    def __init__(self, client: redis.Redis, channel: str):
+        self._pubsub: redis.client.PubSub | None = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            self._pubsub.subscribe(channel)
+        except redis.RedisError:
+            self.close()
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; return early, with True, when the job ends."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._pubsub is None:
+                time.sleep(left)
+                return False
+            try:
+                if self._pubsub.get_message(timeout=left) is not None:
+                    return True
+            except redis.RedisError:
+                self.close()
+        return False
+
+    def close(self) -> None:
+        if self._pubsub is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._pubsub.close()
+            self._pubsub = None
+
+    def __enter__(self) -> EndSignal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def recent_job_ids(client: redis.Redis, limit: int = 20) -> list[str]:

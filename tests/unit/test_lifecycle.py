@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import redis
 
 from celery_animate import lifecycle
 from celery_animate.errors import InvalidArgument, JobNotFound
@@ -123,3 +124,24 @@ def test_abandoned_submission_leaves_nothing_staged(fake_redis):
 def test_job_ids_are_checked(fake_redis, bad):
     with pytest.raises(InvalidArgument, match="is not a job id"):
         JobRecord(fake_redis, bad)
+
+
+@pytest.mark.parametrize("end", [lambda r: lifecycle.finish(r, RESULT),
+                                 lambda r: lifecycle.fail(r, ValueError("bad")),
+                                 lifecycle.cancel], ids=["done", "failed", "cancelled"])
+def test_a_job_s_end_wakes_those_waiting_for_it(fake_redis, end):
+    record, _ = new_job(fake_redis)
+    with record.end_signal() as signal:
+        lifecycle.begin_rendering(record)
+        lifecycle.report_chunk(record, 0, 2)
+        assert signal.sleep(0.05) is False  # a change of state that is not an end wakes no one
+        assert end(record) is True
+        assert signal.sleep(3600) is True
+        assert end(record) is False  # ended once, published once
+        assert signal.sleep(0.05) is False
+
+
+def test_an_end_signal_without_redis_is_a_plain_sleep():
+    client = redis.Redis(unix_socket_path="/nonexistent/redis.sock")
+    with JobRecord(client, new_job_id()).end_signal() as signal:
+        assert signal.sleep(0.01) is False

@@ -4,6 +4,8 @@
 -- ARGV[1]: the only state the move may start from ('' for any).
 -- ARGV[2]: seconds the record lives once the new state is terminal (0: keep its expiry).
 -- ARGV[3], ARGV[4]: 'state', the new state; then more field/value pairs to set.
+-- On reaching a terminal state it publishes that state on '<KEYS[1]>:ended', which wakes
+-- clients waiting for the job (JobRecord.end_signal).
 -- Returns 1 if the state changed, 0 if not, -1 if the record does not exist.
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then return -1 end
@@ -17,5 +19,6 @@ local ttl = tonumber(ARGV[2])
 if new == 'done' or new == 'failed' or new == 'cancelled' then
   redis.call('ZREM', KEYS[2], string.sub(KEYS[1], string.len('celery_animate:job:') + 1))
   if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+  redis.call('PUBLISH', KEYS[1] .. ':ended', new)
 end
 return 1
