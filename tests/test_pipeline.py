@@ -56,10 +56,12 @@ def test_generator_of_shuffled_indexed_params(use_cluster, tmp_path):
     assert_video(tmp_path / "shuffled.mp4", serial_frames(BarCode(), params))
 
 
-def test_submit_then_follow_from_another_process(use_cluster, tmp_path):
+def test_submit_then_follow_from_another_process(use_cluster, tmp_path, redis_client):
     params = bar_params(20)
     job = BarCode(tag="submit").submit(tmp_path / "submitted.mp4", params, fps=10, video_quality=10)
     assert len(job.id) == 32
+    # Jobs are followed through their record: the client listens to no chunk's result.
+    assert redis_client.pubsub_channels("celery-task-meta-*") == []
     code = ("import json, sys; from celery_animate import RenderJob; "
             "r = RenderJob(sys.argv[1]).wait(timeout=120); print(json.dumps(r.__dict__))")
     out = subprocess.run([sys.executable, "-c", code, job.id], env=use_cluster.env,

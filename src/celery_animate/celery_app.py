@@ -28,10 +28,15 @@ CLEANUP_TASK = "celery_animate.cleanup_job"
 class JobStateRedisBackend(RedisBackend):
     """Celery's Redis result backend, without the pub/sub subscription a client opens for
     every task it sends: celery-animate follows jobs through their own record, never
-    through ``AsyncResult``, and a 2,000-chunk job would otherwise cost 2,000 SUBSCRIBEs."""
+    through ``AsyncResult``, and a 2,000-chunk job would otherwise cost 2,000 SUBSCRIBEs.
+    Sending a task subscribes (``on_task_call``), and so does sending a group or chord,
+    whose every member's result gets a callback (``add_pending_result``)."""
 
     def on_task_call(self, producer, task_id):
         pass
+
+    def add_pending_result(self, result, weak=False, start_drainer=True):
+        return result
 
     def remove_pending_result(self, result):
         return result  # nothing was subscribed, so there is nothing to unsubscribe
@@ -75,7 +80,9 @@ def create_app(settings: Settings | None = None) -> Celery:
             "sep": ":",
             "queue_order_strategy": "priority",
         },
-        task_track_started=True,
+        # No STARTED result per task (two Redis round trips each): jobs are followed through
+        # their record, and Flower learns that a task started from the task-started event.
+        task_track_started=False,
         worker_send_task_events=True,
         task_send_sent_event=True,
         result_expires=settings.job_ttl,

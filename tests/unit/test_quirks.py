@@ -8,6 +8,7 @@ import logging
 import multiprocessing.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +142,29 @@ def test_the_result_backend_in_the_environment_beats_the_constructor(monkeypatch
     assert type(ours.backend) is JobStateRedisBackend
 
 
+def test_sending_a_group_subscribes_to_each_member_s_result(monkeypatch):
+    """celery_app.py: a group (a chord's header) sent with a Redis result backend registers every
+    member's result with ``add_pending_result`` (which SUBSCRIBEs to it), besides the
+    ``on_task_call`` each send makes; JobStateRedisBackend turns both into no-ops."""
+    from celery import Celery, group
+    from celery.backends.redis import RedisBackend
+
+    from celery_animate.celery_app import JobStateRedisBackend
+
+    pending: list[str] = []
+    monkeypatch.setattr(RedisBackend, "add_pending_result",
+                        lambda self, result, weak=False, start_drainer=True: pending.append(result.id))
+    monkeypatch.setattr(RedisBackend, "on_task_call", lambda self, producer, task_id: None)
+    url = "redis://127.0.0.1:1/0"  # nothing listens there: a subscription would fail loudly
+    for backend, expected in ((url, 3), (f"celery_animate.celery_app:JobStateRedisBackend+{url}", 0)):
+        app = Celery("plain", broker="memory://", set_as_current=False)
+        app.backend_cls = backend
+        pending.clear()
+        group(app.signature("t", args=(k,)) for k in range(3)).apply_async()
+        assert len(pending) == expected
+    assert JobStateRedisBackend.add_pending_result is not RedisBackend.add_pending_result
+
+
 pvio = pytest.importorskip("pvio")
 
 
@@ -181,6 +205,15 @@ def test_pvio_fallback_is_reported_as_a_log_warning():
 def test_kill_writers_of_stops_a_child_naming_the_file(tmp_path):
     """encode/pvio_adapter.py: pvio leaves ffmpeg running; its children are found through /proc."""
     target = tmp_path / "partial.mp4"
-    child = subprocess.Popen(["sleep", "30", str(target)])
-    pvio_adapter.kill_writers_of(target)
-    assert child.poll() is not None
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    writer = subprocess.Popen([*sleeper, str(target)])
+    bystander = subprocess.Popen([*sleeper, str(tmp_path / "other.mp4")])
+    try:
+        assert Path(f"/proc/{writer.pid}").exists()
+        pvio_adapter.kill_writers_of(target)
+        assert not Path(f"/proc/{writer.pid}").exists()  # killed and reaped
+        assert bystander.poll() is None
+    finally:
+        for child in (writer, bystander):
+            child.kill()
+            child.wait()
