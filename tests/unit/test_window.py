@@ -10,8 +10,10 @@ from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument
 from celery_animate.ids import new_job_id
 from celery_animate.options import RenderOptions
+from celery_animate.params import choose_chunk_size
 from celery_animate.record import JobRecord
 from celery_animate.spec import MAX_SEGMENTS, JobSpec, plan_segments
+from celery_animate.submit import largest_chunk
 from celery_animate.window import MAX_PAUSE_SECONDS, STALL_SECONDS, pause
 
 SETTINGS = Settings(window_frames=20)
@@ -93,3 +95,35 @@ def test_segment_length_depends_on_the_cluster_unless_set():
     assert replace(Settings.from_env({}), embedded=True).segment_length == 3600
     chosen = Settings.from_env({"CELERY_ANIMATE_SEGMENT_FRAMES": "90"})
     assert replace(chosen, embedded=True).segment_length == 90
+
+
+def test_a_wave_of_chunks_fits_half_the_window_so_encoders_that_keep_up_hold_nothing_back(
+        fake_redis):
+    # 32 render processes, a window of 256 frames: chunks sized by the job alone (8 frames, a
+    # wave of 256) make the wave after each encoded one wait for the window.
+    settings = Settings(window_frames=256, segment_frames=60)
+    workers, n_frames = 32, 2048
+    chunk = choose_chunk_size(n_frames, workers, 8, largest_chunk(settings, n_frames, workers))
+    assert chunk == 2
+    record = JobRecord(fake_redis, new_job_id())
+    spec = JobSpec("m:C", b"\x80", "/o.mp4", n_frames, n_frames // chunk, RenderOptions(fps=1),
+                   plan_segments(n_frames, settings.segment_length))
+    lifecycle.create(record, spec)
+    wave = workers * chunk
+    finished = 0
+    for rendered in range(wave, n_frames, wave):
+        # Encoders one segment behind the rendered frames: all but the last complete segment.
+        while finished < rendered // spec.segment_frames - 1:
+            record.finish_segment(finished, spec.segment_frames)
+            finished += 1
+        waiting = [first for first in range(rendered, rendered + wave, chunk)
+                   if pause(record, spec, settings, first)]
+        assert waiting == [], f"after {rendered} frames"
+
+
+def test_only_jobs_that_may_be_segmented_size_chunks_by_the_window():
+    settings = Settings(window_frames=120, segment_frames=3600)
+    assert largest_chunk(settings, 600, 2) == 1800  # one segment: the window never applies
+    assert largest_chunk(settings, 6000, 2) == 15  # a wave of 30 frames: a quarter of 120
+    assert largest_chunk(settings, None, 2) == 15  # a generator of unknown length may be long
+    assert largest_chunk(settings, 6000, 1000) == 1
