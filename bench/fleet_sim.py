@@ -1,7 +1,7 @@
 """A large fleet simulated on one machine: celery-animate's own overhead at 8 to 64 render processes.
 
     python bench/fleet_sim.py                      # writes bench/results/fleet_sim.{md,json}
-    python bench/fleet_sim.py --processes 8,16 --delay 0.2
+    python bench/fleet_sim.py --processes 8,16 --delay 0.2 --long-processes ""
 
 Each frame of the animator costs ``--delay`` seconds of sleeping and a tiny
 figure (256x128), so a frame costs the machine almost nothing and what the
@@ -16,6 +16,11 @@ encode node, on a private Redis. Per process count:
 - Redis commands per frame (INFO ``total_commands_processed``, everything
   included: broker, results, progress, frames);
 - seconds from submit() to the first rendered frame.
+
+Each process count renders 16 frames per process (8 s of ideal work, where
+the job's fixed costs show: sending it, the last segment's encode, the
+join); ``--long-processes`` also renders 64 frames per process (32 s), where
+what shows is the steady state, the render window included.
 """
 
 from __future__ import annotations
@@ -97,11 +102,12 @@ def report(results: dict) -> str:
     lines = [f"Simulated fleet on {results['machine']}: each frame sleeps {results['delay']} s "
              f"(256x128 figure); render nodes of {PER_NODE} processes and one encode node on one "
              f"Redis; median of {results['repeats']} runs on warm workers.", "",
-             "| render processes | nodes | frames | window | ideal | measured | share of ideal "
-             "| Redis commands / frame | submit to first frame |",
-             "|" + "---|" * 9]
+             "| render processes | nodes | frames | frames / process | window | ideal | measured "
+             "| share of ideal | Redis commands / frame | submit to first frame |",
+             "|" + "---|" * 10]
     for row in results["rows"]:
-        lines.append(f"| {row['processes']} | {row['nodes']} | {row['frames']} | {row['window']} "
+        lines.append(f"| {row['processes']} | {row['nodes']} | {row['frames']} "
+                     f"| {row['frames'] // row['processes']} | {row['window']} "
                      f"| {row['ideal']:.1f} s "
                      f"| {row['seconds']:.1f} s | {row['share']:.0%} | {row['commands_per_frame']:.1f} "
                      f"| {row['first_frame_s']:.2f} s |")
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", default="8,16,32,64")
     parser.add_argument("--delay", type=float, default=0.5, help="seconds each frame sleeps")
     parser.add_argument("--frames-per-process", type=int, default=16)
+    parser.add_argument("--long-processes", default="32",
+                        help="process counts also measured with --long-frames-per-process")
+    parser.add_argument("--long-frames-per-process", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--window-per-process", type=int, default=8,
                         help="CELERY_ANIMATE_WINDOW_FRAMES per render process (at least 120)")
@@ -122,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "delay": args.delay,
                "repeats": args.repeats, "rows": []}
     with tempfile.TemporaryDirectory() as work:
-        for processes in (int(p) for p in args.processes.split(",")):
-            row = measure(processes, args.delay, args.frames_per_process, args.repeats, Path(work),
+        runs = [(int(p), args.frames_per_process) for p in args.processes.split(",") if p]
+        runs += [(int(p), args.long_frames_per_process) for p in args.long_processes.split(",") if p]
+        for processes, frames_per_process in runs:
+            row = measure(processes, args.delay, frames_per_process, args.repeats, Path(work),
                           args.window_per_process)
             results["rows"].append(row)
             print(f"{processes:3d} processes: {row['share']:.0%} of ideal, "
