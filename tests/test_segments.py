@@ -13,7 +13,7 @@ import time
 
 import pytest
 import redis
-from animators import BarCode, bar_params
+from animators import BarCode, Slow, bar_params
 from helpers import assert_video, decode, serial_frames, wait_until
 from workers import cluster_env, start_worker, stop, wait_for_workers
 
@@ -105,7 +105,7 @@ def test_the_window_bounds_the_frames_waiting_for_a_slow_encoder(nodes, tmp_path
         # ffmpeg's realtime filter paces the encoder at 24 frames/s; rendering is far faster.
         job = BarCode(tag="window").submit(
             tmp_path / "window.mp4", params, fps=24, num_workers=2, preload_factor=12,
-            video_extra_ffmpeg_params=["-vf", "realtime"], settings=settings)  # chunks of 4
+            video_extra_ffmpeg_params=["-vf", "realtime"], settings=settings)  # chunks of 2
         job.wait(timeout=180)
     finally:
         done.set()
@@ -116,11 +116,45 @@ def test_the_window_bounds_the_frames_waiting_for_a_slow_encoder(nodes, tmp_path
     assert 0 < peak[0] <= WINDOW + 4 + SEGMENT, peak[0]
 
 
+def test_a_segment_being_encoded_gives_way_to_a_short_job_and_is_encoded_again(nodes, tmp_path):
+    # One encode process; the long job's segments of 40 frames take 5 s each to encode (ffmpeg's
+    # realtime filter at 8 fps), and it renders for 4 s, so its chord's callback comes after the
+    # short job's encoder. A short job submitted while segment 0 encodes gets the process within
+    # a few frames instead of after the segment; the segment is encoded again afterwards.
+    settings = nodes("redis", {"render-a": ("render", 2), "enc-1": ("gpu", 1)},
+                     CELERY_ANIMATE_SEGMENT_FRAMES="40", CELERY_ANIMATE_WINDOW_FRAMES="80")
+    long_params, short_params = bar_params(80), bar_params(6)
+    long = Slow(0.1).submit(tmp_path / "long.mp4", long_params, fps=8, video_quality=10,
+                            video_extra_ffmpeg_params=["-vf", "realtime"],
+                            settings=settings)  # chunks of 5, priorities 0 to 7
+    client = redis.Redis.from_url(nodes.server.url)
+    wait_until(lambda: client.hexists(f"celery_animate:job:{long.id}", "encoding_by:seg0"),
+               timeout=60, message="segment 0 to be encoding")
+    short = BarCode(tag="short").submit(tmp_path / "short.mp4", short_params, fps=6,
+                                        video_quality=10, settings=settings)
+    short.wait(timeout=60)
+    assert_video(tmp_path / "short.mp4", serial_frames(BarCode(), short_params))
+    long.wait(timeout=120)
+    assert_video(tmp_path / "long.mp4", serial_frames(BarCode(), long_params))
+    found = packets(tmp_path / "long.mp4")
+    assert sorted(found.pts) == [found.durations[0] * i for i in range(80)]
+    log = (tmp_path / "enc-1.log").read_text(errors="replace").splitlines()
+
+    def line_of(text: str) -> int:
+        found = [i for i, line in enumerate(log) if text in line]
+        assert found, f"no {text!r} in the encode worker's log"
+        return found[0]
+
+    yielded = line_of(f"segment 0 of job {long.id} gave its encode process")
+    # The short video was written before segment 0's file: it did not wait for the segment.
+    assert yielded < line_of("short.mp4: 6 frames") < line_of(f".long.{long.id[:12]}.s00000.mp4")
+
+
 def test_one_process_serving_both_queues_finishes_a_segmented_job(nodes, tmp_path):
     settings = nodes("redis", {"solo": ("render,gpu", 1)})
     params = bar_params(48)
     job = BarCode(tag="solo").submit(tmp_path / "solo.mp4", params, fps=10, num_workers=1,
-                                     preload_factor=6, settings=settings)  # chunks of 8
+                                     preload_factor=6, settings=settings)  # chunks of 4
     job.wait(timeout=240)
     assert len(decode(tmp_path / "solo.mp4")) == 48
     assert_video(tmp_path / "solo.mp4", serial_frames(BarCode(), params))

@@ -163,6 +163,13 @@ class JobRecord:
         self.client.expire(self.segments_key, self.ttl)
         return self.add_encoded(n_frames)
 
+    def count_yield(self, segment: int) -> int:
+        """Count one more time segment ``segment``'s encode gave its process up to another job;
+        return how many there were (0: no record)."""
+        if not self.exists():
+            return 0
+        return int(self.client.hincrby(self.key, f"yields:{int(segment)}", 1))
+
     def claim_codec(self, codec: str) -> str | None:
         """Record ``codec`` as the job's encoder unless one is recorded; return the recorded one
         (None if the record is gone). Every segment of a video must use the same."""
@@ -216,9 +223,9 @@ class EndSignal:
     :meth:`sleep` returns when the job ends (the ``transition`` script
     publishes it) or after ``seconds``, whichever comes first, so a waiting
     client learns of the end at once instead of up to a poll later. Subscribe
-    before reading the state, and an end between the two is not missed. Redis
-    unreachable, it is a plain sleep (the caller's reads of the record notice
-    the blip). Close it, or use it as a context manager.
+    before reading the state, and an end between the two is not missed. With
+    Redis unreachable it is a plain sleep (the caller's reads of the record
+    notice the blip). Close it, or use it as a context manager.
     """
 
     def __init__(self, client: redis.Redis, channel: str):

@@ -217,3 +217,22 @@ def test_kill_writers_of_stops_a_child_naming_the_file(tmp_path):
         for child in (writer, bystander):
             child.kill()
             child.wait()
+
+
+def test_kombu_keeps_each_priority_of_a_redis_queue_in_a_list_of_its_own():
+    """encode/contention.py: reads the lists kombu's Redis transport keeps a queue's messages in,
+    one per priority, named with the ``sep`` transport option celery_app sets."""
+    from types import SimpleNamespace
+
+    from kombu.transport.redis import Channel
+
+    from celery_animate import Settings
+    from celery_animate.celery_app import create_app
+    from celery_animate.encode.contention import SEP, priority_lists
+
+    url = "redis://127.0.0.1:1/0"
+    options = create_app(Settings(broker_url=url, result_backend=url)).conf.broker_transport_options
+    assert options["sep"] == SEP and options["priority_steps"] == list(range(10))
+    channel = SimpleNamespace(sep=SEP, priority_steps=options["priority_steps"])
+    channel.priority = lambda n: Channel.priority(channel, n)
+    assert [Channel._q_for_pri(channel, "gpu", p) for p in range(10)] == priority_lists("gpu", 10)

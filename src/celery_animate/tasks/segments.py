@@ -15,12 +15,21 @@ side's half of the bound is :func:`celery_animate.window.pause`.
 Every segment uses the job's one encoder: the first segment to start
 records the codec it will use, and a worker that would use another fails
 the job rather than make a video that cannot be joined.
+
+A segment task gives its encode process up to another job whose encoder
+waits ahead of it in the queue (a short job submitted beside a long one),
+while less than half its segment is encoded: it stops, drops its partial
+file and sends itself again, at most :data:`MAX_YIELDS` times per segment.
+A short job then waits for a few frames of the long job's encode, not for
+a whole segment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource
+from collections.abc import Callable
 from dataclasses import replace
 
 import redis
@@ -29,6 +38,8 @@ from celery import shared_task
 from .. import lifecycle, worker_state
 from ..celery_app import SEGMENT_TASK
 from ..config import Settings
+from ..connection import REDIS_SCHEMES, redis_client
+from ..encode.contention import other_job_waiting
 from ..encode.encoder import encode_frames, publish_segments
 from ..encode.lease import EncodeLease
 from ..encode.pvio_adapter import LIBX264, planned_codec
@@ -43,9 +54,22 @@ from ..states import TERMINAL_STATES
 from ..stores import FrameStore
 from .render import REDIS_BLIPS, redis_backoff
 
+logger = logging.getLogger(__name__)
+
 #: Seconds a segment task whose frames are not all rendered waits before it looks again, per
 #: segment it is past the first unfinished one, and at most.
 PAUSE_SECONDS, MAX_PAUSE_SECONDS = 1.0, 30.0
+#: Times one segment's encode gives its process up to another job, at most: beyond that it
+#: keeps it, so that neither a stream of short jobs nor forged messages starve a long one.
+MAX_YIELDS = 2
+
+
+class SegmentYielded(BaseException):
+    """A segment's encode stopped to let another job's encoder have its process.
+
+    A ``BaseException`` for the reason :class:`EncodeAbandoned` is one: pvio
+    must not answer it by encoding again with libx264.
+    """
 
 
 class SegmentNotReady(Exception):
@@ -75,11 +99,34 @@ def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Se
     return recorded
 
 
+def yielding_reporter(report: Callable[[int], None], record: JobRecord, broker: redis.Redis,
+                      queue: str, segment: int, priority: int, n_frames: int
+                      ) -> Callable[[int], None]:
+    """``report``, which also raises :class:`SegmentYielded` while fewer than half of the
+    segment's ``n_frames`` are encoded if another job's encoder waits ahead of ``priority`` in
+    the encode ``queue`` on ``broker``, at most :data:`MAX_YIELDS` times per segment."""
+    kept = False  # this segment has given way enough: stop looking
+
+    def encoded(n: int) -> None:
+        nonlocal kept
+        report(n)
+        if kept or 2 * n >= n_frames or not other_job_waiting(broker, queue, priority,
+                                                               record.job_id):
+            return
+        if record.count_yield(segment) > MAX_YIELDS:
+            kept = True
+            return
+        raise SegmentYielded(segment)
+    return encoded
+
+
 def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
-                       segment: int, when_rendered: bool) -> bool:
+                       segment: int, when_rendered: bool, priority: int | None = None) -> bool:
     """Encode segment ``segment`` into its file and drop its frames; False if someone else holds
     it. With ``when_rendered``, raises :class:`SegmentNotReady` unless every frame of the segment
-    is in the store (the chord's callback knows they are all rendered)."""
+    is in the store (the chord's callback knows they are all rendered). With the ``priority``
+    of its task, raises :class:`SegmentYielded` when it gives way to another job (see
+    :func:`yielding_reporter`)."""
     frames = spec.segment_range(segment)
     if when_rendered and not store.has_all(record.job_id, frames.stop, start=frames.start):
         ahead = segment - record.first_unfinished_segment()
@@ -106,6 +153,11 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
                               max_pixels=settings.max_frame_pixels, first=frames.start)
         # A segment's frames count once it is kept (finish_segment); meanwhile only note progress.
         reporter = progress_reporter(record, lambda n: record.note_encoding())
+        broker_url = settings.broker_url or ""
+        # Priority 0 is served first: nothing can be waiting ahead of it.
+        if priority and broker_url.startswith(REDIS_SCHEMES):
+            reporter = yielding_reporter(reporter, record, redis_client(broker_url),
+                                         settings.encode_queue, segment, priority, len(frames))
         result = encode_frames(stored, target, options, reporter, record.job_id, lease.generation,
                                before_publish=lease.check)
         if result.encoder != codec:  # pvio fell back from NVENC: the segments would not join
@@ -175,11 +227,17 @@ def _encode_segment_task(task, record: JobRecord, segment: int) -> dict:
         return {"skipped": f"segment {segment} is encoded"}
     settings = worker_state.settings()
     try:
+        priority = task.request.delivery_info.get("priority")
         if not encode_one_segment(record, spec, settings, worker_state.frame_store(), segment,
-                                  when_rendered=True):
+                                  when_rendered=True,
+                                  priority=priority if type(priority) is int else None):
             return {"skipped": f"another encoder has segment {segment}"}
     except SegmentNotReady as wait:
         raise task.retry(countdown=wait.countdown) from None
+    except SegmentYielded:
+        logger.info("segment %d of job %s gave its encode process to another job's encoder",
+                    segment, record.job_id)
+        raise task.retry(countdown=0) from None
     except EncodeAbandoned as reason:
         if record.state() in TERMINAL_STATES or record.state() is None:
             end_segments(record, spec)

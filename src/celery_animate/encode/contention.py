@@ -1,0 +1,51 @@
+"""Whether another job's encode task waits in the encode queue ahead of a segment being encoded.
+
+A segment's encode holds its process for as long as the segment takes (a
+second or two of 720p); a short job whose encoder arrives meanwhile would wait
+for it (see ``tasks.segments``, where such a segment gives its process up).
+This module reads the broker's queue the way kombu's Redis transport lays it
+out: one list per priority, ``<queue>`` for priority 0 and ``<queue>:<p>`` for
+``p`` (the ``sep`` transport option set in ``celery_app``; pinned in
+``tests/unit/test_quirks.py``), messages pushed on the left and served from
+the right. What a message says is a stranger's word: it only decides whether
+an encode gives way, which ``tasks.segments`` bounds per segment.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from ..celery_app import ENCODE_TASK, STREAM_TASK
+
+#: The waiting tasks worth giving way to: another job's encoder of a whole job (a short job's,
+#: or the last step of a long one). Another long job's segments wait their turn, so that long
+#: jobs share encode processes segment by segment rather than undoing each other's work.
+WHOLE_JOB_ENCODERS = frozenset({ENCODE_TASK, STREAM_TASK})
+#: Messages looked at per priority list, from the end served next.
+PEEK = 16
+#: kombu's separator between a queue's name and a priority (``sep`` in the transport options).
+SEP = ":"
+
+
+def priority_lists(queue: str, below: int) -> list[str]:
+    """The Redis lists holding ``queue``'s messages of priorities ``0 .. below-1``."""
+    return [queue if p == 0 else f"{queue}{SEP}{p}" for p in range(max(0, below))]
+
+
+def other_job_waiting(broker: redis.Redis, queue: str, priority: int, job_id: str) -> bool:
+    """True when another job's encoder (:data:`WHOLE_JOB_ENCODERS`) waits in ``queue`` at a
+    priority served before ``priority`` (a lower number). One LRANGE per such priority."""
+    return any(_for_another_job(raw, job_id)
+               for name in priority_lists(queue, priority)
+               for raw in broker.lrange(name, -PEEK, -1))
+
+
+def _for_another_job(raw: bytes, job_id: str) -> bool:
+    try:
+        headers = json.loads(raw)["headers"]
+        return (headers["task"] in WHOLE_JOB_ENCODERS
+                and job_id not in str(headers.get("argsrepr", "")))
+    except (ValueError, KeyError, TypeError):
+        return False  # not a Celery message: no reason to give way
