@@ -51,9 +51,11 @@ class RenderJob:
     def wait(self, timeout: float | None = None, poll: float = 0.1) -> RenderResult:
         """Block until the job ends; return its :class:`RenderResult`.
 
-        Raises :class:`RenderFailed` (with the worker's exception type, message
-        and traceback), :class:`JobCancelled`, or ``TimeoutError`` after
-        ``timeout`` seconds (the job keeps running).
+        Reads the job's record every ``poll`` seconds, and at once when the job
+        ends (its end is published to those waiting). Raises
+        :class:`RenderFailed` (with the worker's exception type, message and
+        traceback), :class:`JobCancelled`, or ``TimeoutError`` after ``timeout``
+        seconds (the job keeps running).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._record.end_signal() as ended:
