@@ -164,11 +164,15 @@ class JobRecord:
         return self.add_encoded(n_frames)
 
     def count_yield(self, segment: int) -> int:
-        """Count one more time segment ``segment``'s encode gave its process up to another job;
-        return how many there were (0: no record)."""
+        """Count one more time segment ``segment``'s encode would give its process up to another
+        job; return how many there were (0: no record; a field that is not a count, written by
+        someone else, counts as more than any limit)."""
         if not self.exists():
             return 0
-        return int(self.client.hincrby(self.key, f"yields:{int(segment)}", 1))
+        try:
+            return int(self.client.hincrby(self.key, f"yields:{int(segment)}", 1))
+        except redis.ResponseError:  # not an integer
+            return 2**31
 
     def claim_codec(self, codec: str) -> str | None:
         """Record ``codec`` as the job's encoder unless one is recorded; return the recorded one

@@ -49,6 +49,11 @@ def test_nothing_else_counts(fake_redis, queue, priority, raw):
     assert not other_job_waiting(fake_redis, "gpu", 3, MINE)
 
 
+def test_a_queue_key_that_is_not_a_list_holds_no_encoder(fake_redis):
+    fake_redis.set("gpu", message(STREAM_TASK, THEIRS))
+    assert not other_job_waiting(fake_redis, "gpu", 3, MINE)
+
+
 def test_only_the_messages_served_next_are_read(fake_redis, queue):
     queue(1, message(STREAM_TASK, THEIRS))  # pushed first: served first
     for k in range(PEEK):
@@ -65,6 +70,8 @@ def test_a_segment_s_yields_are_counted_per_segment(fake_redis):
     lifecycle.create(record, JobSpec("m:C", b"\x80", "/o.mp4", 8, 1, RenderOptions(fps=1), 4))
     assert [record.count_yield(0) for _ in range(3)] == [1, 2, 3]
     assert record.count_yield(1) == 1
+    fake_redis.hset(record.key, "yields:2", "many")  # a stranger's value: no more yields
+    assert record.count_yield(2) > MAX_YIELDS
 
 
 def test_a_segment_gives_way_at_most_max_yields_times_and_only_in_its_first_half(fake_redis,

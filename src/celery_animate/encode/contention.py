@@ -36,10 +36,14 @@ def priority_lists(queue: str, below: int) -> list[str]:
 
 def other_job_waiting(broker: redis.Redis, queue: str, priority: int, job_id: str) -> bool:
     """True when another job's encoder (:data:`WHOLE_JOB_ENCODERS`) waits in ``queue`` at a
-    priority served before ``priority`` (a lower number). One LRANGE per such priority."""
-    return any(_for_another_job(raw, job_id)
-               for name in priority_lists(queue, priority)
-               for raw in broker.lrange(name, -PEEK, -1))
+    priority served before ``priority`` (a lower number). One LRANGE per such priority; a key
+    there that is not a list (put there by someone else) holds no encoder."""
+    try:
+        return any(_for_another_job(raw, job_id)
+                   for name in priority_lists(queue, priority)
+                   for raw in broker.lrange(name, -PEEK, -1))
+    except redis.ResponseError:  # WRONGTYPE
+        return False
 
 
 def _for_another_job(raw: bytes, job_id: str) -> bool:
