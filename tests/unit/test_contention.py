@@ -49,6 +49,12 @@ def test_nothing_else_counts(fake_redis, queue, priority, raw):
     assert not other_job_waiting(fake_redis, "gpu", 3, MINE)
 
 
+def test_a_priority_a_message_claims_reads_at_most_the_ten_lists_there_are():
+    assert priority_lists("gpu", 10**9) == priority_lists("gpu", 10) == ["gpu"] + [
+        f"gpu:{p}" for p in range(1, 10)]
+    assert priority_lists("gpu", -5) == []
+
+
 def test_a_queue_key_that_is_not_a_list_holds_no_encoder(fake_redis):
     fake_redis.set("gpu", message(STREAM_TASK, THEIRS))
     assert not other_job_waiting(fake_redis, "gpu", 3, MINE)

@@ -228,11 +228,11 @@ def test_kombu_keeps_each_priority_of_a_redis_queue_in_a_list_of_its_own():
 
     from celery_animate import Settings
     from celery_animate.celery_app import create_app
-    from celery_animate.encode.contention import SEP, priority_lists
+    from celery_animate.encode.contention import PRIORITY_LEVELS, SEP, priority_lists
 
     url = "redis://127.0.0.1:1/0"
     options = create_app(Settings(broker_url=url, result_backend=url)).conf.broker_transport_options
-    assert options["sep"] == SEP and options["priority_steps"] == list(range(10))
+    assert options["sep"] == SEP and options["priority_steps"] == list(range(PRIORITY_LEVELS))
     channel = SimpleNamespace(sep=SEP, priority_steps=options["priority_steps"])
     channel.priority = lambda n: Channel.priority(channel, n)
     assert [Channel._q_for_pri(channel, "gpu", p) for p in range(10)] == priority_lists("gpu", 10)

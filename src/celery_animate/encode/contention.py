@@ -27,11 +27,15 @@ WHOLE_JOB_ENCODERS = frozenset({ENCODE_TASK, STREAM_TASK})
 PEEK = 16
 #: kombu's separator between a queue's name and a priority (``sep`` in the transport options).
 SEP = ":"
+#: Priorities a queue has (``priority_steps`` in the transport options: 0 to 9).
+PRIORITY_LEVELS = 10
 
 
 def priority_lists(queue: str, below: int) -> list[str]:
-    """The Redis lists holding ``queue``'s messages of priorities ``0 .. below-1``."""
-    return [queue if p == 0 else f"{queue}{SEP}{p}" for p in range(max(0, below))]
+    """The Redis lists holding ``queue``'s messages of priorities ``0 .. below-1`` (there are
+    :data:`PRIORITY_LEVELS`, whatever a message claims its priority is)."""
+    return [queue if p == 0 else f"{queue}{SEP}{p}"
+            for p in range(min(max(0, below), PRIORITY_LEVELS))]
 
 
 def other_job_waiting(broker: redis.Redis, queue: str, priority: int, job_id: str) -> bool:
