@@ -7,13 +7,14 @@ what was refused, and that the workers go on serving the next job.
 """
 
 import os
+import threading
 import time
 from dataclasses import asdict, replace
 
 import msgpack
 import pytest
 import zstandard
-from animators import BarCode, bar_params
+from animators import BarCode, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 from workers import start_worker, stop
 
@@ -35,6 +36,7 @@ from celery_animate.record import JobRecord
 from celery_animate.spec import JobSpec
 from celery_animate.stores import RedisFrameStore
 from celery_animate.submit import send_chord
+from celery_animate.tasks.segments import MAX_YIELDS
 
 pytestmark = pytest.mark.cluster
 
@@ -161,6 +163,44 @@ def test_forged_segments_fail_the_job_and_touch_nothing(use_cluster, tmp_path):
                show=lambda: list(tmp_path.iterdir()))
     assert not (tmp_path / "seg.mp4").exists()
     serves_next_job(use_cluster.settings, tmp_path)
+
+
+def test_forged_encoders_in_the_queue_cannot_starve_a_long_job(use_cluster, extra_workers,
+                                                               tmp_path):
+    # A stranger keeps well-formed encoders of a made-up job waiting ahead of every segment (a
+    # short job, to the segments): each segment gives way at most MAX_YIELDS times, then keeps
+    # its process, and the job ends with the exact video.
+    # Workers of their own: render tasks send segments to the encode queue of their settings.
+    queues = {"CELERY_ANIMATE_ENCODE_QUEUE": "gpu-yield"}
+    extra_workers("render-yield", "render-yield", concurrency=2, **queues)
+    extra_workers("gpu-yield", "encode-yield", **queues)
+    settings = replace(use_cluster.settings, render_queue="render-yield", encode_queue="gpu-yield",
+                       segment_frames=40, window_frames=80)
+    app = app_for(settings)
+    forging = threading.Event()
+
+    def forge() -> None:
+        while not forging.is_set():
+            app.send_task(STREAM_TASK, args=("f" * 32,), queue="gpu-yield", priority=0)
+            time.sleep(0.2)
+
+    # Two segments, each 5 s of encoding (realtime at 8 fps); 4 s of rendering, so segment
+    # tasks, not the chord's callback (which never gives way), start the encoding.
+    params = bar_params(80)
+    job = Slow(0.1).submit(tmp_path / "long.mp4", params, fps=8, video_quality=10,
+                           video_extra_ffmpeg_params=["-vf", "realtime"], settings=settings)
+    forger = threading.Thread(target=forge)
+    forger.start()
+    try:
+        job.wait(timeout=180)
+    finally:
+        forging.set()
+        forger.join()
+    assert_video(tmp_path / "long.mp4", serial_frames(BarCode(), params))
+    log = (tmp_path / "encode-yield.log").read_text(errors="replace")
+    yields = [log.count(f"segment {k} of job {job.id} gave its encode process") for k in (0, 1)]
+    assert sum(yields) >= 1 and max(yields) <= MAX_YIELDS, yields
+    serves_next_job(settings, tmp_path)
 
 
 def test_periodic_prune_stays_in_its_directory(use_cluster, tmp_path):
