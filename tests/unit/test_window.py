@@ -97,7 +97,7 @@ def test_segment_length_depends_on_the_cluster_unless_set():
     assert replace(chosen, embedded=True).segment_length == 90
 
 
-def test_a_wave_of_chunks_fits_half_the_window_so_encoders_that_keep_up_hold_nothing_back(
+def test_a_wave_of_chunks_fits_a_quarter_of_the_window_so_encoders_that_keep_up_hold_nothing_back(
         fake_redis):
     # 32 render processes, a window of 256 frames: chunks sized by the job alone (8 frames, a
     # wave of 256) make the wave after each encoded one wait for the window.
