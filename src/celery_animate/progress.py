@@ -25,7 +25,8 @@ def follow(job: RenderJob, disable_progress_bar: bool | None = None, poll: float
 
     ``check`` runs at every poll and may raise to give up (the embedded
     cluster uses it to notice that its worker died). Raises what
-    :meth:`RenderJob.wait` raises.
+    :meth:`RenderJob.result` raises for an ended job (:class:`RenderFailed`,
+    :class:`JobCancelled`).
     """
     disable = resolve_disable(disable_progress_bar)
     progress = job.progress()
@@ -53,4 +54,4 @@ def follow(job: RenderJob, disable_progress_bar: bool | None = None, poll: float
         render_bar.close()
         if encode_bar is not None:
             encode_bar.close()
-    return job.wait(timeout=0)
+    return job.result()  # the job has ended: no need to wait again

@@ -167,10 +167,8 @@ class JobRecord:
         """Count one more time segment ``segment``'s encode would give its process up to another
         job; return how many there were (0: no record; a field that is not a count, written by
         someone else, counts as more than any limit)."""
-        if not self.exists():
-            return 0
         try:
-            return int(self.client.hincrby(self.key, f"yields:{int(segment)}", 1))
+            return self._count(f"yields:{int(segment)}")
         except redis.ResponseError:  # not an integer
             return 2**31
 
@@ -185,7 +183,11 @@ class JobRecord:
 
     def count_delivery(self, chunk_no: int) -> int:
         """Count one more delivery of chunk ``chunk_no``; return how many there were (0: no record)."""
-        return int(run_script(self.client, "count_delivery", [self.key], [f"deliveries:{int(chunk_no)}"]))
+        return self._count(f"deliveries:{int(chunk_no)}")
+
+    def _count(self, field: str) -> int:
+        """Add one to counter ``field`` if the record exists; the new count (0: no record)."""
+        return int(run_script(self.client, "count_existing", [self.key], [field]))
 
     def begin_encode_attempt(self, generation: int, part: str = "") -> int:
         """Note that encode lease ``generation`` starts encoding ``part`` (the video, or a segment);
