@@ -84,11 +84,13 @@ def submit_job(
     job_id = new_job_id()
     record = JobRecord(job_redis(settings), job_id, settings.job_ttl)
     tracker = FrameIndexTracker()
-    n_chunks = 0
+    stager = record.stager(settings.frame_ttl)
     try:
-        for chunk in chunked(tracker.track(resolved_frames(param_by_frame, n_frames)), chunk_size):
-            record.stage_chunk(n_chunks, _pack_chunk(chunk), settings.frame_ttl)
-            n_chunks += 1
+        frames = tracker.track(resolved_frames(param_by_frame, n_frames))
+        for chunk in chunked(frames, chunk_size):
+            stager.add(_pack_chunk(chunk))
+        stager.flush()
+        n_chunks = stager.count
         total = tracker.finish(n_frames)
         spec = JobSpec(path, attrs, output, total, n_chunks, options,
                        plan_segments(total, settings.segment_length))
@@ -96,7 +98,7 @@ def submit_job(
         send_chord(app_for(settings), settings, job_id, n_chunks, priority, workers_hint,
                    spec.n_segments)
     except BaseException as exc:
-        lifecycle.abandon_submission(record, n_chunks, exc)
+        lifecycle.abandon_submission(record, stager.count, exc)
         raise
     return RenderJob(job_id, settings)
 

@@ -381,6 +381,32 @@ def test_axes_that_start_adding_artists_are_drawn_whole_without_a_full_draw():
     assert (drawer.partial_draws, drawer.full_draws) == (6, 3)
 
 
+def test_a_region_redrawn_from_an_earlier_snapshot_leaves_one_before_its_first_unit(monkeypatch):
+    # The one-line figure's first frames redraw the line and the title from the snapshot of the
+    # empty canvas, axes background included; after that each starts from a snapshot of its own.
+    prepared = PreparedFigure.prepare(ported.OneLine())
+    drawer = prepared.incremental
+    drawer.cost_samples = None
+    background = prepared.figure.axes[0].patch
+    drawn = []
+    draw_rectangle = type(background).draw  # recording the paint order wraps instances' draw
+
+    def draw(rectangle, renderer):
+        drawn.append(rectangle is background)
+        return draw_rectangle(rectangle, renderer)
+
+    monkeypatch.setattr(type(background), "draw", draw)
+    pairs = list(enumerate(ported.one_line_params(12)))
+    list(render_frames(prepared, pairs[:6]))
+    before, full_before, partial_before = sum(drawn), drawer.full_draws, drawer.partial_draws
+    frames = [rgb.copy() for _, rgb in render_frames(prepared, pairs[6:])]
+    assert drawer.partial_draws - partial_before == 6 and drawer.full_draws == full_before
+    assert sum(drawn) == before  # neither region started before the line or the title
+    want, _ = render(ported.OneLine(), [params for _, params in pairs], auto_blit=False)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, want[6:], strict=True))
+    plt.close(prepared.figure)
+
+
 def test_a_change_matplotlib_does_not_see_never_makes_a_wrong_frame():
     params = phases(12)
     want, _ = render(MutatesInPlace(), params, auto_blit=False)

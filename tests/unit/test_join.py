@@ -7,6 +7,7 @@ import numpy as np
 import pvio
 import pytest
 
+from celery_animate.encode.encoder import _check_complete
 from celery_animate.encode.join import check_continuous, ffmpeg_exe, join_segments, packets
 from celery_animate.errors import EncodeIncomplete
 
@@ -60,3 +61,16 @@ def test_a_gap_in_the_timestamps_is_found(tmp_path):
 def test_a_missing_segment_file_fails_the_join(tmp_path):
     with pytest.raises(EncodeIncomplete, match="ffmpeg failed"):
         join_segments([encode(tmp_path / "a.mp4", [10] * 4), tmp_path / "gone.mp4"], tmp_path / "o.mp4")
+
+
+def test_an_encode_is_checked_by_its_packets(tmp_path):
+    # What every encode is checked with before its file is renamed into place.
+    video = encode(tmp_path / "v.mp4", range(10, 80, 10))
+    assert len(packets(video).pts) == 7
+    _check_complete(video, 7)
+    with pytest.raises(EncodeIncomplete, match="ffmpeg wrote 7 of 8 frames"):
+        _check_complete(video, 8)
+    cut = tmp_path / "cut.mp4"  # a writer killed before its trailer: no moov atom
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    with pytest.raises(EncodeIncomplete, match="unreadable video"):
+        _check_complete(cut, 7)

@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from celery_animate import lifecycle
+from celery_animate import record as record_module
 from celery_animate.errors import InvalidArgument, JobNotFound
 from celery_animate.ids import new_job_id
 from celery_animate.options import RenderOptions, RenderResult
@@ -117,6 +118,24 @@ def test_abandoned_submission_leaves_nothing_staged(fake_redis):
     record = JobRecord(fake_redis, new_job_id())
     record.stage_chunk(0, b"x", ttl=50)
     lifecycle.abandon_submission(record, 1, RuntimeError("broker down"))
+    assert fake_redis.keys("*") == []
+
+
+def test_chunks_are_staged_in_batches_and_an_abandoned_submission_deletes_them(fake_redis,
+                                                                               monkeypatch):
+    monkeypatch.setattr(record_module, "STAGE_BATCH_BYTES", 10)
+    record = JobRecord(fake_redis, new_job_id())
+    stager = record.stager(ttl=50)
+    for k in range(7):
+        stager.add(bytes([k]) * 4)
+    # Two batches of three reached Redis (12 bytes each); the seventh waits for flush().
+    assert sorted(fake_redis.keys("*:chunk:*")) == sorted(
+        record.chunk_key(k).encode() for k in range(6))
+    stager.flush()
+    assert [fake_redis.get(record.chunk_key(k)) for k in range(7)] == [bytes([k]) * 4 for k in range(7)]
+    assert 0 < fake_redis.ttl(record.chunk_key(6)) <= 50
+    stager.add(b"never flushed")  # a submission that fails here deletes what it staged, and this
+    lifecycle.abandon_submission(record, stager.count, RuntimeError("a bad frame"))
     assert fake_redis.keys("*") == []
 
 

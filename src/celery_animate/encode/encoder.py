@@ -13,8 +13,8 @@ from pathlib import Path
 from ..errors import DiskFull, EncodeIncomplete
 from ..options import RenderOptions, RenderResult
 from ..paths import partial_path
-from .join import join_segments
-from .pvio_adapter import PvioFeed, count_frames, write_video
+from .join import join_segments, packets
+from .pvio_adapter import PvioFeed, write_video
 from .stored_frames import StoredFrames
 
 logger = logging.getLogger(__name__)
@@ -48,10 +48,10 @@ def _raise_if_disk_full(exc: BaseException, output: Path) -> None:
 def _check_complete(path: Path, expected: int) -> None:
     """ffmpeg's exit status is not checked by imageio: count what it wrote instead."""
     try:
-        written = count_frames(path)
-    except RuntimeError as exc:
-        raise EncodeIncomplete(f"ffmpeg left an unreadable video ({exc.__cause__ or exc}); "
-                               "was the disk full or ffmpeg killed?") from exc
+        written = len(packets(path).pts)
+    except EncodeIncomplete as exc:
+        raise EncodeIncomplete(f"ffmpeg left an unreadable video ({exc}); was the disk full or "
+                               "ffmpeg killed?") from exc
     if written != expected:
         raise EncodeIncomplete(f"ffmpeg wrote {written} of {expected} frames")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +36,14 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _run(args: list[str]) -> str:
+def _run(args: list[str], doing: str) -> str:
     try:
         done = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *args],
                               capture_output=True, text=True, timeout=FFMPEG_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise EncodeIncomplete(f"ffmpeg took more than {FFMPEG_TIMEOUT} s to join the segments") from exc
+        raise EncodeIncomplete(f"ffmpeg took more than {FFMPEG_TIMEOUT} s {doing}") from exc
     if done.returncode != 0:
-        raise EncodeIncomplete(f"ffmpeg failed joining the segments: {done.stderr.strip()[-500:]}")
+        raise EncodeIncomplete(f"ffmpeg failed {doing}: {done.stderr.strip()[-500:]}")
     return done.stdout
 
 
@@ -59,8 +60,15 @@ class Packets:
 
 
 def packets(path: Path) -> Packets:
-    """The video stream's codec extradata hash, time base, and each packet's pts and duration."""
-    listing = _run(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"])
+    """The video stream's codec extradata hash, time base, and each packet's pts and duration.
+
+    One ffmpeg run of a few milliseconds that decodes nothing (counting frames
+    through imageio, as ``pvio.check_num_frames`` does, starts two and took
+    50-60 ms for any length). Raises :class:`EncodeIncomplete` when ffmpeg
+    cannot read the file (no ``moov`` atom: the writer died before its trailer).
+    """
+    listing = _run(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
+                   f"reading the packets of {path.name}")
     extradata, timebase, size, pts, durations = "", "", (0, 0), [], []
     for line in listing.splitlines():
         if line.startswith("#dimensions 0:"):
@@ -90,7 +98,8 @@ def join_segments(segments: list[Path], output: Path, extra_output_args: tuple[s
     and when the joined video does not have the frames of all segments with
     presentation times one frame apart.
     """
-    listed = [packets(path) for path in segments]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each listing mostly waits for its ffmpeg
+        listed = list(pool.map(packets, segments))
     if len({(p.extradata, p.timebase) for p in listed}) != 1:
         raise EncodeIncomplete(
             "the segments were encoded with different encoders or settings and cannot be joined "
@@ -100,7 +109,8 @@ def join_segments(segments: list[Path], output: Path, extra_output_args: tuple[s
         listing.write(_concat_list(segments))
         listing.flush()
         _run(["-f", "concat", "-safe", "0", "-protocol_whitelist", "file", "-i", listing.name,
-              "-map", "0:v:0", "-c", "copy", *extra_output_args, "-y", str(output)])
+              "-map", "0:v:0", "-c", "copy", *extra_output_args, "-y", str(output)],
+             "joining the segments")
     return check_continuous(output, sum(len(p.pts) for p in listed))
 
 

@@ -1,6 +1,6 @@
 """The one module that knows parallel-video-io's internals and works around its quirks.
 
-Pinned by ``tests/unit/test_pvio_adapter.py``; if a pvio release changes
+Pinned by ``tests/unit/test_quirks.py``; if a pvio release changes
 what is relied on here, those tests fail by name. What is relied on
 (parallel-video-io 0.1.9):
 
@@ -163,15 +163,6 @@ def kill_writers_of(path: Path) -> None:
             os.waitpid(pid, 0)
         except (OSError, ValueError, IndexError, ChildProcessError):
             continue
-
-
-def count_frames(path: Path) -> int:
-    """Frames in the video at ``path``, counted by ffmpeg without decoding them.
-
-    Raises ``RuntimeError`` when ffmpeg cannot read the file (no ``moov`` atom:
-    ffmpeg died before writing the trailer).
-    """
-    return load_pvio().check_num_frames(path)
 
 
 def write_video(path: Path, feed: PvioFeed, fps: float, *, mode: str, quality: int | None,
