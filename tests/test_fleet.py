@@ -4,7 +4,8 @@ Each node is its own `celery worker` process tree with its own node name,
 talking to one Redis; with the directory store all of them share one
 scratch directory. Killing one render node outright mid-job (SIGKILL to its
 whole process group, as a machine that loses power) costs the chunks it held,
-which are delivered again to the other node; the video is still complete and
+which are delivered again to the other node (even when it dies holding the lock
+under which workers give such messages back); the video is still complete and
 in order.
 """
 
@@ -12,6 +13,7 @@ import os
 import signal
 
 import pytest
+import redis
 from animators import BarCode, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 from workers import cluster_env, start_worker, stop, wait_for_workers
@@ -59,6 +61,10 @@ def test_a_render_node_lost_mid_job_costs_its_chunks_not_the_video(fleet, tmp_pa
     job = Slow(0.1).submit(tmp_path / "fleet.mp4", params, fps=10, num_workers=4, preload_factor=4,
                            video_quality=10, settings=settings)  # 16 chunks of 4 frames, 0.4 s each
     wait_until(lambda: busy_nodes(settings) == {"node-a", "node-b"}, message="both nodes rendering")
+    # As if the node died while giving back a vanished worker's messages: the lock it held
+    # lives on for its expiry, and only then are the node's own messages given back.
+    redis.Redis.from_url(settings.broker_url).set("unacked_mutex", "node-a's token",
+                                                  ex=settings.unacked_lock_seconds)
     os.killpg(nodes["node-a"].pid, signal.SIGKILL)  # the node's main process and pool, no goodbye
     done_by_b = chunks_done(tmp_path / "node-b.log")
     rendered_at_kill = job.progress().rendered

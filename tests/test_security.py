@@ -29,7 +29,7 @@ from celery_animate.loading import pack_attrs
 from celery_animate.options import RenderOptions
 from celery_animate.record import JobRecord
 from celery_animate.spec import JobSpec
-from celery_animate.submit import send_chord
+from celery_animate.task_messages import send_chord
 
 
 class Exploit:

@@ -18,7 +18,15 @@ from animators import BarCode, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 from workers import start_worker, stop
 
-from celery_animate import InvalidArgument, OutputPathRefused, RenderFailed, RenderJob, lifecycle, wire
+from celery_animate import (
+    InvalidArgument,
+    JobCancelled,
+    OutputPathRefused,
+    RenderFailed,
+    RenderJob,
+    lifecycle,
+    wire,
+)
 from celery_animate.celery_app import (
     CLEANUP_TASK,
     ENCODE_TASK,
@@ -35,7 +43,7 @@ from celery_animate.options import RenderOptions
 from celery_animate.record import JobRecord
 from celery_animate.spec import JobSpec
 from celery_animate.stores import RedisFrameStore
-from celery_animate.submit import send_chord
+from celery_animate.task_messages import send_chord
 from celery_animate.tasks.segments import MAX_YIELDS
 
 pytestmark = pytest.mark.cluster
@@ -201,6 +209,42 @@ def test_forged_encoders_in_the_queue_cannot_starve_a_long_job(use_cluster, extr
     yields = [log.count(f"segment {k} of job {job.id} gave its encode process") for k in (0, 1)]
     assert sum(yields) >= 1 and max(yields) <= MAX_YIELDS, yields
     serves_next_job(settings, tmp_path)
+
+
+def test_a_forged_job_with_no_messages_gets_only_what_its_forger_staged_sent_again(
+        use_cluster, extra_workers, tmp_path):
+    # A stranger writes the record of a rendering job of 100,000 chunks whose messages are on no
+    # queue, for the workers' recovery to send them all: it sends the render tasks of the two
+    # chunks whose params the stranger staged, once, and the job ends (cancelled here; by the
+    # stall timeout otherwise).
+    env = {"CELERY_ANIMATE_RENDER_QUEUE": "render-lost", "CELERY_ANIMATE_ENCODE_QUEUE": "gpu-lost",
+           "CELERY_ANIMATE_VISIBILITY_TIMEOUT": "2"}  # lost messages looked for after 5 s
+    extra_workers("render-lost", "render-lost", **env)
+    extra_workers("gpu-lost", "encode-lost", **env)
+    settings = replace(use_cluster.settings, render_queue="render-lost", encode_queue="gpu-lost")
+    record = JobRecord(job_redis(settings), new_job_id())
+    params = list(enumerate(bar_params(4)))
+    for k in (0, 1):
+        record.stage_chunk(k, wire.packb(params[2 * k:2 * k + 2]), ttl=60)
+    lifecycle.create(record, JobSpec("animators:BarCode", pack_attrs(BarCode()),
+                                     str(tmp_path / "forged.mp4"), 100_000, 100_000,
+                                     RenderOptions(fps=4)))
+    lifecycle.begin_rendering(record)
+    record.mark_sent("render-lost", "gpu-lost")
+
+    def deliveries() -> set[str]:
+        return {f.decode() for f in record.client.hkeys(record.key) if f.startswith(b"deliveries:")}
+
+    wait_until(lambda: deliveries() == {"deliveries:0", "deliveries:1"}, timeout=60,
+               message="the staged chunks rendered", show=deliveries)
+    time.sleep(8)  # the next looks find nothing more to send
+    assert deliveries() == {"deliveries:0", "deliveries:1"} and record.field("recoveries") == "1"
+    job = RenderJob(record.job_id, settings)
+    assert job.cancel()
+    with pytest.raises(JobCancelled):
+        job.wait(timeout=60)
+    assert not (tmp_path / "forged.mp4").exists()
+    serves_next_job(use_cluster.settings, tmp_path)
 
 
 def test_periodic_prune_stays_in_its_directory(use_cluster, tmp_path):

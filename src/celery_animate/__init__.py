@@ -42,7 +42,7 @@ _EXPORTS = {
         "AnimatorNotAllowed", "CeleryAnimateError", "ConfigurationError", "DiskFull",
         "EncodeIncomplete", "FigureSizeChanged", "FrameIndexError", "FramesMissing",
         "FrameTooLarge", "InvalidArgument", "InvalidFrame", "JobCancelled", "JobNotFound",
-        "JobStalled", "OutputPathRefused", "RenderFailed", "TaskKilled", "UnpackableError",
+        "JobStalled", "MessagesLost", "OutputPathRefused", "RenderFailed", "TaskKilled", "UnpackableError",
         "WorkerLost")},
 }
 
@@ -80,6 +80,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         JobCancelled,
         JobNotFound,
         JobStalled,
+        MessagesLost,
         OutputPathRefused,
         RenderFailed,
         TaskKilled,
@@ -110,6 +111,7 @@ __all__ = [
     "JobCancelled",
     "JobNotFound",
     "JobStalled",
+    "MessagesLost",
     "OutputPathRefused",
     "Progress",
     "RenderFailed",

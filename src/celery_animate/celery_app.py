@@ -15,14 +15,15 @@ from celery.backends.redis import RedisBackend
 from . import worker_state
 from .config import Settings
 from .connection import REDIS_SCHEMES
-
-RENDER_TASK = "celery_animate.render_chunk"
-ENCODE_TASK = "celery_animate.encode_video"
-STREAM_TASK = "celery_animate.stream_video"
-SEGMENT_TASK = "celery_animate.encode_segment"
-PERIODIC_TASK = "celery_animate.render_periodic"
-PROBE_TASK = "celery_animate.probe_encoder"
-CLEANUP_TASK = "celery_animate.cleanup_job"
+from .task_messages import (
+    CLEANUP_TASK,
+    ENCODE_TASK,
+    PERIODIC_TASK,
+    PROBE_TASK,
+    RENDER_TASK,
+    SEGMENT_TASK,
+    STREAM_TASK,
+)
 
 
 class JobStateRedisBackend(RedisBackend):
@@ -73,9 +74,13 @@ def create_app(settings: Settings | None = None) -> Celery:
         # few seconds rather than kombu's default of every 100 s.
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
-            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+            "unacked_restore_interval": settings.restore_interval,
             "unacked_restore_throttle": 1,
-            # Ten priority levels per queue, 0 served first (see submit.chunk_priority).
+            # That look holds a lock, which a machine dying during it keeps for kombu's default
+            # of 5 minutes: a vanished worker's tasks would wait that long. Two looks' time is
+            # plenty, and looks that overlap give back each message once (a WATCHed MULTI).
+            "unacked_mutex_expire": settings.unacked_lock_seconds,
+            # Ten priority levels per queue, 0 served first (see task_messages.chunk_priority).
             "priority_steps": list(range(10)),
             "sep": ":",
             "queue_order_strategy": "priority",

@@ -101,6 +101,18 @@ class Settings:
         )
 
     @property
+    def restore_interval(self) -> int:
+        """Seconds between a worker's looks for messages a vanished worker took that have waited
+        out :attr:`visibility_timeout`: a quarter of it, from 1 to 10."""
+        return max(1, min(10, self.visibility_timeout // 4))
+
+    @property
+    def unacked_lock_seconds(self) -> int:
+        """Seconds the lock a worker holds while it gives back a vanished worker's messages
+        lives, if its holder dies (kombu's ``unacked_mutex_expire``): two looks' interval."""
+        return 2 * self.restore_interval
+
+    @property
     def segment_length(self) -> int:
         """Frames per encode segment: ``segment_frames`` if set, else 60 on a configured cluster
         (many encoders, a bounded frame store) and 3600 on the embedded one, whose one encoder

@@ -67,6 +67,10 @@ class WorkerLost(CeleryAnimateError, RuntimeError):
     """A task of the job was delivered again and again, its process dying each time."""
 
 
+class MessagesLost(CeleryAnimateError, RuntimeError):
+    """The job's task messages vanished from the broker again and again (see ``recovery``)."""
+
+
 class TaskKilled(CeleryAnimateError, RuntimeError):
     """A task of the job was stopped from outside: a time limit, or ``revoke(terminate=True)``."""
 

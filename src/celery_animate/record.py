@@ -21,6 +21,7 @@ from .ids import check_job_id
 from .lua import run_script
 from .options import Progress
 from .spec import JobSpec
+from .stores.base import index_batches
 
 JOB_INDEX = "celery_animate:jobs"
 
@@ -237,6 +238,43 @@ class JobRecord:
     def end_encode_attempt(self, part: str = "") -> None:
         """The current encode attempt at ``part`` ended by itself (finished, stepped aside, failed)."""
         self.client.hdel(self.key, f"encoding_by{part}")
+
+    def mark_sent(self, render_queue: str, encode_queue: str) -> None:
+        """Note that every message of the job was sent, to these queues (see :meth:`sent_to`)."""
+        self._update(("set", "sent_to", f"{render_queue} {encode_queue}"))
+
+    def sent_to(self) -> tuple[str, str] | None:
+        """``(render queue, encode queue)`` the job's messages were all sent to; None until they
+        were (or when the field is not two names)."""
+        names = (self.field("sent_to") or "").split(" ")
+        return (names[0], names[1]) if len(names) == 2 else None
+
+    def unfinished_chunks(self, n_chunks: int, n_frames: int) -> list[int]:
+        """The chunks (of ``n_chunks``) that have not stored all their frames and whose params are
+        still staged (nothing could render the others again). A chunk with some frames stored is
+        compared with its params' length; one whose count is not an integer counts as finished."""
+        unfinished = []
+        for batch in index_batches(n_chunks, 1000):
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.hmget(self.key, [f"chunk:{k}" for k in batch])
+                for chunk_no in batch:
+                    pipe.exists(self.chunk_key(chunk_no))
+                stored, *staged = pipe.execute()
+            for chunk_no, frames, is_staged in zip(batch, stored, staged, strict=True):
+                if not is_staged:
+                    continue
+                if frames is None:
+                    unfinished.append(chunk_no)
+                    continue
+                with contextlib.suppress(LookupError, ValueError):  # InvalidArgument is one
+                    if int(frames) < len(self.load_chunk(chunk_no, n_frames)):
+                        unfinished.append(chunk_no)
+        return unfinished
+
+    def count_recovery(self) -> int:
+        """Count one more time the job's lost messages were sent again; return how many (0: no
+        record)."""
+        return self._count("recoveries")
 
     def mark_started(self) -> None:
         """Remember when the first chunk started (queue wait = that - created)."""

@@ -9,15 +9,16 @@ nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from typing import Any
 
-from celery import Celery, chord
+import redis
 
 from . import lifecycle, wire
 from .base import AnimatorBase
-from .celery_app import CLEANUP_TASK, ENCODE_TASK, RENDER_TASK, STREAM_TASK, app_for
+from .celery_app import app_for
 from .config import Settings
 from .connection import job_redis
 from .errors import ConfigurationError, InvalidArgument
@@ -36,6 +37,7 @@ from .params import (
 from .paths import resolve_output
 from .record import JobRecord
 from .spec import JobSpec, plan_segments
+from .task_messages import LOWEST_PRIORITY, send_chord
 
 #: Waves of chunks (one chunk per worker) the render window holds (see largest_chunk).
 WAVES_PER_WINDOW = 4
@@ -100,6 +102,10 @@ def submit_job(
     except BaseException as exc:
         lifecycle.abandon_submission(record, stager.count, exc)
         raise
+    # Lets workers send again what the broker loses (celery_animate.recovery); without it the
+    # job still ends, by the watchdog's stall timeout. The job runs already: not worth a raise.
+    with contextlib.suppress(redis.RedisError):
+        record.mark_sent(settings.render_queue, settings.encode_queue)
     return RenderJob(job_id, settings)
 
 
@@ -126,46 +132,3 @@ def _pack_chunk(chunk: list[tuple[int, Any]]) -> bytes:
         for frame_idx, params in chunk:
             wire.check_packable(params, f"params of frame {frame_idx}")
         raise
-
-
-#: Celery's priorities on Redis: 0 is served first, 9 last.
-LOWEST_PRIORITY = 9
-
-
-def chunk_priority(priority: int, chunk_no: int, wave: int) -> int:
-    """The priority of a job's ``chunk_no``-th chunk: the job's own for its first ``wave`` chunks,
-    one step lower for each further wave, down to :data:`LOWEST_PRIORITY`.
-
-    So a short job's first chunks go ahead of a long job's later ones submitted
-    before them, instead of waiting for all of them.
-    """
-    return min(LOWEST_PRIORITY, priority + chunk_no // max(1, wave))
-
-
-def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int, priority: int = 0,
-               wave: int = 2, n_segments: int = 1) -> None:
-    """Send the job's streaming encoder and its chord of render chunks (see :func:`chunk_priority`).
-
-    A job of one segment gets one streaming encoder; a longer one none: the
-    render task that stores a segment's last frame sends that segment's
-    encoder (see :func:`celery_animate.tasks.render.send_rendered_segments`).
-    """
-    # Sent from inside another project's task (a web request handled by a worker, a nightly
-    # report), these must not become that task's children: its caller would then follow
-    # their results, in a serializer it may not accept.
-    detached = {"add_to_parent": False}
-    # The encoder starts first and encodes frames as they arrive; the chord's callback then
-    # only has to encode if it never ran or died (and, for a segmented job, join the segments).
-    if n_segments == 1:
-        app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue,
-                      priority=priority, **detached).apply_async()
-    header = [
-        app.signature(RENDER_TASK, args=(job_id, k), queue=settings.render_queue,
-                      priority=chunk_priority(priority, k, wave), **detached)
-        for k in range(n_chunks)
-    ]
-    callback = app.signature(ENCODE_TASK, args=(job_id,), queue=settings.encode_queue,
-                             immutable=True, priority=priority, **detached)
-    callback.link_error(app.signature(CLEANUP_TASK, args=(job_id,),
-                                      queue=settings.render_queue, immutable=True, **detached))
-    chord(header, body=callback, app=app).apply_async(**detached)

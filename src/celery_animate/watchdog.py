@@ -4,7 +4,9 @@ A job whose tasks all vanished (a time limit that killed the only chunk
 left, a queue nobody consumes any more, a worker wedged in ``update()``)
 would otherwise stay ``rendering`` or ``encoding`` forever, and ``wait()``
 with it. Every worker's main process runs one :class:`Watchdog` thread; they
-may race, and ending a job is idempotent.
+may race, and ending a job is idempotent. The same thread sends again what a
+Redis broker lost of a job (:mod:`celery_animate.recovery`), so that a lost
+message costs seconds rather than the job.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import threading
 import time
 
 import redis
+from celery import Celery
 
 from . import lifecycle
 from .config import Settings
-from .connection import job_redis
+from .connection import REDIS_SCHEMES, job_redis, redis_client
 from .errors import InvalidArgument, JobStalled
 from .lifecycle import ACTIVE_JOBS
 from .record import JobRecord
+from .recovery import resend_lost_work
 from .states import ENCODING, QUEUED
 from .stores import FrameStore
 
@@ -68,23 +72,42 @@ def fail_stalled_jobs(client: redis.Redis, settings: Settings, store: FrameStore
 
 
 class Watchdog(threading.Thread):
-    """Runs :func:`fail_stalled_jobs` every ``interval`` seconds until :meth:`stop`."""
+    """Runs :func:`fail_stalled_jobs` every ``interval`` seconds, and on a Redis broker
+    :func:`~celery_animate.recovery.resend_lost_work` every few seconds (kombu's interval for
+    giving back a vanished worker's messages), until :meth:`stop`."""
 
-    def __init__(self, settings: Settings, store: FrameStore, interval: float | None = None):
+    def __init__(self, settings: Settings, store: FrameStore, app: Celery | None = None,
+                 interval: float | None = None):
         super().__init__(name="celery-animate-watchdog", daemon=True)
-        self.settings, self.store = settings, store
+        self.settings, self.store, self.app = settings, store, app
         self.interval = interval or max(1.0, min(30.0, settings.stall_timeout / 4))
+        # Sending again needs the worker's app; an AMQP broker gives back what a dead consumer held.
+        self.recovers = app is not None and (settings.broker_url or "").startswith(REDIS_SCHEMES)
+        self.recovery_interval = float(settings.restore_interval)
         self._stop = threading.Event()
 
     def run(self) -> None:
         client = job_redis(self.settings)
-        while not self._stop.wait(self.interval):
-            try:
-                fail_stalled_jobs(client, self.settings, self.store)
-            except redis.RedisError as exc:
-                logger.debug("watchdog: Redis unavailable (%s); trying again", exc)
-            except Exception:
-                logger.exception("watchdog: checking for stalled jobs failed")
+        tick = min(self.interval, self.recovery_interval) if self.recovers else self.interval
+        next_stall_check = time.monotonic() + self.interval
+        while not self._stop.wait(tick):
+            if time.monotonic() >= next_stall_check:
+                next_stall_check = time.monotonic() + self.interval
+                self._guarded("checking for stalled jobs", fail_stalled_jobs, client,
+                              self.settings, self.store)
+            if self.recovers:
+                self._guarded("looking for lost messages", resend_lost_work, client,
+                              redis_client(self.settings.broker_url), self.app,
+                              self.settings, self.store)
+
+    @staticmethod
+    def _guarded(doing: str, step, *args) -> None:
+        try:
+            step(*args)
+        except redis.RedisError as exc:
+            logger.debug("watchdog: Redis unavailable while %s (%s); trying again", doing, exc)
+        except Exception:
+            logger.exception("watchdog: %s failed", doing)
 
     def stop(self) -> None:
         self._stop.set()

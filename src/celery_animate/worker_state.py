@@ -122,11 +122,12 @@ def _prepare_process(**_: object) -> None:
 _watchdog: Watchdog | None = None
 
 
-def _start_watchdog(**_: object) -> None:
-    """In the worker's main process, once it consumes: fail jobs that stopped progressing."""
+def _start_watchdog(sender: object = None, **_: object) -> None:
+    """In the worker's main process, once it consumes (``sender`` is its consumer): fail jobs
+    that stopped progressing, send again what the broker lost of them."""
     global _watchdog
     if _watchdog is None:
-        _watchdog = Watchdog(settings(), frame_store())
+        _watchdog = Watchdog(settings(), frame_store(), getattr(sender, "app", None))
         _watchdog.start()
 
 

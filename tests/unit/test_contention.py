@@ -5,8 +5,9 @@ import json
 import pytest
 
 from celery_animate import lifecycle
+from celery_animate.broker_layout import priority_lists
 from celery_animate.celery_app import RENDER_TASK, SEGMENT_TASK, STREAM_TASK
-from celery_animate.encode.contention import PEEK, other_job_waiting, priority_lists
+from celery_animate.encode.contention import PEEK, other_job_waiting
 from celery_animate.ids import new_job_id
 from celery_animate.options import RenderOptions
 from celery_animate.record import JobRecord

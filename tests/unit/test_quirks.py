@@ -220,15 +220,15 @@ def test_kill_writers_of_stops_a_child_naming_the_file(tmp_path):
 
 
 def test_kombu_keeps_each_priority_of_a_redis_queue_in_a_list_of_its_own():
-    """encode/contention.py: reads the lists kombu's Redis transport keeps a queue's messages in,
+    """broker_layout.py: reads the lists kombu's Redis transport keeps a queue's messages in,
     one per priority, named with the ``sep`` transport option celery_app sets."""
     from types import SimpleNamespace
 
     from kombu.transport.redis import Channel
 
     from celery_animate import Settings
+    from celery_animate.broker_layout import PRIORITY_LEVELS, SEP, priority_lists
     from celery_animate.celery_app import create_app
-    from celery_animate.encode.contention import PRIORITY_LEVELS, SEP, priority_lists
 
     url = "redis://127.0.0.1:1/0"
     options = create_app(Settings(broker_url=url, result_backend=url)).conf.broker_transport_options
@@ -236,3 +236,71 @@ def test_kombu_keeps_each_priority_of_a_redis_queue_in_a_list_of_its_own():
     channel = SimpleNamespace(sep=SEP, priority_steps=options["priority_steps"])
     channel.priority = lambda n: Channel.priority(channel, n)
     assert [Channel._q_for_pri(channel, "gpu", p) for p in range(10)] == priority_lists("gpu", 10)
+
+
+def test_a_celery_message_is_read_where_kombu_keeps_it_queued_and_taken(monkeypatch):
+    """broker_layout.py: a message our app sends lies, JSON, in the list of its priority; a worker
+    that takes it (acks_late) moves it to the ``unacked`` hash as ``[message, exchange, routing
+    key]``; its msgpack body, base64 in the envelope, holds the task's args. recovery.py relies
+    on finding every message of a job in one of those places."""
+    import fakeredis
+    from kombu.transport import redis as kombu_redis
+
+    from celery_animate import Settings
+    from celery_animate.broker_layout import UNACKED_KEY, queued_and_unacked, task_call
+    from celery_animate.celery_app import create_app
+    from celery_animate.task_messages import RENDER_TASK
+
+    server = fakeredis.FakeServer()
+    broker = fakeredis.FakeRedis(server=server)
+    monkeypatch.setattr(kombu_redis.Channel, "_create_client",
+                        lambda self, asynchronous=False: fakeredis.FakeRedis(server=server))
+    url = "redis://127.0.0.1:1/0"
+    app = create_app(Settings(broker_url=url, result_backend=url))
+    job_id = "a" * 32
+    app.send_task(RENDER_TASK, args=(job_id, 3), queue="render", priority=2)
+    app.send_task(RENDER_TASK, args=(job_id, 4), queue="render", priority=0)
+    assert task_call(broker.lindex("render:2", 0)) == (RENDER_TASK, [job_id, 3])
+    assert sorted(queued_and_unacked(broker, ["render"], 10)) == [(RENDER_TASK, [job_id, 3]),
+                                                                  (RENDER_TASK, [job_id, 4])]
+    with app.connection_for_read() as connection:
+        taken = connection.default_channel.basic_get("render", no_ack=False)
+        assert taken is not None and broker.hlen(UNACKED_KEY) == 1
+        assert broker.llen("render") + broker.llen("render:2") == 1
+        assert sorted(queued_and_unacked(broker, ["render"], 10)) == [(RENDER_TASK, [job_id, 3]),
+                                                                      (RENDER_TASK, [job_id, 4])]
+        assert queued_and_unacked(broker, ["render"], 1) is None  # more than the limit: not read
+
+
+def test_kombu_gives_back_a_vanished_worker_s_messages_only_without_its_lock(monkeypatch):
+    """celery_app.py: kombu gives back a vanished worker's unacknowledged messages under the lock
+    ``unacked_mutex``; one a dying worker left behind blocks that for its lifetime, which the
+    ``unacked_mutex_expire`` transport option sets (5 minutes by default). tests/test_fleet.py
+    plants such a lock when it kills a node."""
+    import fakeredis
+    from kombu.transport import redis as kombu_redis
+
+    from celery_animate import Settings
+    from celery_animate.celery_app import create_app
+    from celery_animate.task_messages import RENDER_TASK
+
+    server = fakeredis.FakeServer()
+    broker = fakeredis.FakeRedis(server=server)
+    monkeypatch.setattr(kombu_redis.Channel, "_create_client",
+                        lambda self, asynchronous=False: fakeredis.FakeRedis(server=server))
+    url = "redis://127.0.0.1:1/0"
+    settings = Settings(broker_url=url, result_backend=url, visibility_timeout=2)
+    app = create_app(settings)
+    app.send_task(RENDER_TASK, args=("a" * 32, 0), queue="render")
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        assert channel.unacked_mutex_key == "unacked_mutex"
+        assert channel.unacked_mutex_expire == settings.unacked_lock_seconds == 2
+        assert channel.basic_get("render", no_ack=False) is not None
+        broker.zadd(channel.unacked_index_key, {broker.zrange(channel.unacked_index_key, 0, 0)[0]: 0})
+        broker.set("unacked_mutex", "a dead worker's token", px=2000)
+        channel.qos.restore_visible(num=None, interval=1)
+        assert broker.llen("render") == 0  # held: nothing given back
+        broker.delete("unacked_mutex")
+        channel.qos.restore_visible(num=None, interval=1)
+        assert broker.llen("render") == 1 and broker.hlen("unacked") == 0

@@ -3,12 +3,10 @@
 A segment's encode holds its process for as long as the segment takes (a
 second or two of 720p); a short job whose encoder arrives meanwhile would wait
 for it (see ``tasks.segments``, where such a segment gives its process up).
-This module reads the broker's queue the way kombu's Redis transport lays it
-out: one list per priority, ``<queue>`` for priority 0 and ``<queue>:<p>`` for
-``p`` (the ``sep`` transport option set in ``celery_app``; pinned in
-``tests/unit/test_quirks.py``), messages pushed on the left and served from
-the right. What a message says is a stranger's word: it only decides whether
-an encode gives way, which ``tasks.segments`` bounds per segment.
+This module reads the broker's queue where kombu's Redis transport keeps it
+(:mod:`celery_animate.broker_layout`). What a message says is a stranger's
+word: it only decides whether an encode gives way, which ``tasks.segments``
+bounds per segment.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ import json
 
 import redis
 
+from ..broker_layout import priority_lists
 from ..celery_app import ENCODE_TASK, STREAM_TASK
 
 #: The waiting tasks worth giving way to: another job's encoder of a whole job (a short job's,
@@ -25,17 +24,6 @@ from ..celery_app import ENCODE_TASK, STREAM_TASK
 WHOLE_JOB_ENCODERS = frozenset({ENCODE_TASK, STREAM_TASK})
 #: Messages looked at per priority list, from the end served next.
 PEEK = 16
-#: kombu's separator between a queue's name and a priority (``sep`` in the transport options).
-SEP = ":"
-#: Priorities a queue has (``priority_steps`` in the transport options: 0 to 9).
-PRIORITY_LEVELS = 10
-
-
-def priority_lists(queue: str, below: int) -> list[str]:
-    """The Redis lists holding ``queue``'s messages of priorities ``0 .. below-1`` (there are
-    :data:`PRIORITY_LEVELS`, whatever a message claims its priority is)."""
-    return [queue if p == 0 else f"{queue}{SEP}{p}"
-            for p in range(min(max(0, below), PRIORITY_LEVELS))]
 
 
 def other_job_waiting(broker: redis.Redis, queue: str, priority: int, job_id: str) -> bool:
