@@ -78,8 +78,8 @@ class LostWork:
 
     def __and__(self, other: LostWork) -> LostWork:
         """What both looks found lost."""
-        return LostWork(tuple(k for k in self.chunks if k in set(other.chunks)),
-                        self.encoder and other.encoder)
+        both = set(other.chunks)
+        return LostWork(tuple(k for k in self.chunks if k in both), self.encoder and other.encoder)
 
 
 #: ``(task name, chunk or segment number or None)`` of a job's messages on the broker.
@@ -188,15 +188,16 @@ def _send_again(app: Celery, settings: Settings, store: FrameStore, suspect: _Su
     rounds = record.count_recovery()
     if rounds == 0:  # the record is gone
         return
-    chunks = f"chunk{'s' * (len(work.chunks) > 1)} {describe_ranges(list(work.chunks))}"
-    parts = [f"the render tasks of {chunks}"] if work.chunks else []
+    plural = "s" * (len(work.chunks) > 1)
+    parts = ([f"the render task{plural} of chunk{plural} {describe_ranges(list(work.chunks))}"]
+             if work.chunks else [])
     what = " and ".join(parts + ["the encode callback"] * work.encoder)
     if rounds > settings.max_deliveries:
         error = MessagesLost(
-            f"the job's task messages vanished from the broker {rounds} times (last: {what}); "
-            "each time they were sent again. Workers die while taking messages, a queue was "
-            "purged, or the broker loses its data (see its persistence settings); see the "
-            "workers' logs")
+            f"the job's task messages vanished from the broker {rounds} times (last: {what}) "
+            "and were sent again each time: workers keep dying while they take messages, "
+            "someone keeps purging the queues, or the broker loses data (check its persistence "
+            "and maxmemory settings); see the workers' logs")
         if lifecycle.fail(record, error):
             logger.warning("job %s failed: %s", record.job_id, error)
             lifecycle.cleanup(record, suspect.spec, store)
