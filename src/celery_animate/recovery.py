@@ -43,7 +43,7 @@ from .record import JobRecord
 from .spec import JobSpec
 from .states import ENCODING, RENDERING
 from .stores import FrameStore
-from .task_messages import ENCODE_TASK, RENDER_TASK, SEGMENT_TASK, encode_callback, render_chunk
+from .task_messages import ENCODE_TASK, RENDER_TASK, SEGMENT_TASK, chunk_message, encode_callback
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def _send_again(app: Celery, settings: Settings, store: FrameStore, suspect: _Su
             lifecycle.cleanup(record, suspect.spec, store)
         return
     for chunk_no in work.chunks:
-        render_chunk(app, settings, record.job_id, chunk_no, priority=0).apply_async()
+        chunk_message(app, settings, record.job_id, chunk_no, priority=0).apply_async()
     if work.encoder:
         encode_callback(app, settings, record.job_id, priority=0).apply_async()
     logger.warning("job %s: %s, lost from the broker, sent again (round %d of at most %d)",

@@ -38,7 +38,7 @@ def chunk_priority(priority: int, chunk_no: int, wave: int) -> int:
     return min(LOWEST_PRIORITY, priority + chunk_no // max(1, wave))
 
 
-def render_chunk(app: Celery, settings: Settings, job_id: str, chunk_no: int,
+def chunk_message(app: Celery, settings: Settings, job_id: str, chunk_no: int,
                  priority: int) -> Signature:
     """The message that renders chunk ``chunk_no`` of ``job_id``."""
     return app.signature(RENDER_TASK, args=(job_id, chunk_no), queue=settings.render_queue,
@@ -68,7 +68,7 @@ def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int, prio
     if n_segments == 1:
         app.signature(STREAM_TASK, args=(job_id,), queue=settings.encode_queue,
                       priority=priority, **DETACHED).apply_async()
-    header = [render_chunk(app, settings, job_id, k, chunk_priority(priority, k, wave))
+    header = [chunk_message(app, settings, job_id, k, chunk_priority(priority, k, wave))
               for k in range(n_chunks)]
     chord(header, body=encode_callback(app, settings, job_id, priority),
           app=app).apply_async(**DETACHED)

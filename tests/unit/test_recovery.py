@@ -26,8 +26,8 @@ from celery_animate.task_messages import (
     ENCODE_TASK,
     RENDER_TASK,
     SEGMENT_TASK,
+    chunk_message,
     encode_callback,
-    render_chunk,
 )
 
 URL = "redis://127.0.0.1:1/0"
@@ -64,7 +64,7 @@ def rendering_job(client, chunks_done=(), sent_to=("render", "gpu")) -> JobRecor
 
 def send_chunks(app, record, chunks):
     for k in chunks:
-        render_chunk(app, SETTINGS, record.job_id, k, priority=k).apply_async()
+        chunk_message(app, SETTINGS, record.job_id, k, priority=k).apply_async()
 
 
 def on_broker(client, job_id):

@@ -1,6 +1,7 @@
 -- Record that a chunk has ARGV[2] frames stored (and when: 'progress_at' for the job,
--- 'rendered_at' for its rendering alone), and move the job to 'encoding' once every frame is. Progress is kept per chunk and only ever raised, so a chunk
--- delivered twice counts its frames once. Never creates the record: after a Redis
+-- 'rendered_at' for its rendering alone), and move the job to 'encoding' once every
+-- frame is. Progress is kept per chunk and only ever raised, so a chunk delivered twice
+-- counts its frames once. Never creates the record: after a Redis
 -- flush nothing is written and nil comes back.
 -- KEYS[1]: the job's hash. ARGV[1]: chunk number. ARGV[2]: frames stored so far. ARGV[3]: now.
 -- Returns the job's state, which workers use to stop early when the job ended.
