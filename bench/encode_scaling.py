@@ -32,7 +32,7 @@ from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E
 
 from bench.sampling import PeakSampler  # noqa: E402
 from celery_animate import Settings  # noqa: E402
-from celery_animate.embedded.redis_server import RedisServer  # noqa: E402
+from celery_animate.client.embedded.redis_server import RedisServer  # noqa: E402
 from celery_animate.encode.join import join_segments  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -172,7 +172,7 @@ def one_line_frames(n_frames: int) -> list[np.ndarray]:
     sys.path.insert(0, str(ROOT / "bench"))
     from ported import OneLine, one_line_params
 
-    from celery_animate.render import PreparedFigure, render_frames
+    from celery_animate.render.frame_loop import PreparedFigure, render_frames
 
     prepared = PreparedFigure.prepare(OneLine())
     return [rgb for _, rgb in render_frames(prepared, enumerate(one_line_params(n_frames)))]

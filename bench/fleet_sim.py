@@ -54,8 +54,8 @@ from animators import Slow, bar_params  # noqa: E402
 from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
 
 from celery_animate import Settings  # noqa: E402
-from celery_animate.embedded.redis_server import RedisServer  # noqa: E402
-from celery_animate.record import JobRecord  # noqa: E402
+from celery_animate.client.embedded.redis_server import RedisServer  # noqa: E402
+from celery_animate.job.record import JobRecord  # noqa: E402
 
 PER_NODE = 8
 

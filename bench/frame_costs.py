@@ -23,9 +23,10 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
 
-from celery_animate.embedded.redis_server import RedisServer  # noqa: E402
-from celery_animate.frames import grab_rgb, pack_frame, unpack_frame  # noqa: E402
+from celery_animate.client.embedded.redis_server import RedisServer  # noqa: E402
+from celery_animate.frames import pack_frame, unpack_frame  # noqa: E402
 from celery_animate.ids import new_job_id  # noqa: E402
+from celery_animate.render.grab import grab_rgb  # noqa: E402
 from celery_animate.stores import RedisFrameStore  # noqa: E402
 from examples.wave import WaveAnimation, param_by_frame  # noqa: E402
 

@@ -36,7 +36,7 @@ from sampling import PeakSampler  # noqa: E402
 from workloads import WORKLOADS, Workload  # noqa: E402
 
 from celery_animate import EmbeddedCluster, RenderJob  # noqa: E402
-from celery_animate.render import PreparedFigure, render_frames  # noqa: E402
+from celery_animate.render.frame_loop import PreparedFigure, render_frames  # noqa: E402
 
 FPS = 30
 QUALITY = 20  # parallel-video-io's default, passed explicitly to every runner

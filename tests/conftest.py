@@ -16,7 +16,7 @@ import redis
 from workers import cluster_env, start_worker, stop, wait_for_workers
 
 from celery_animate import Settings
-from celery_animate.embedded.redis_server import RedisServer
+from celery_animate.client.embedded.redis_server import RedisServer
 
 
 def pytest_collection_modifyitems(items):

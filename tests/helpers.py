@@ -7,7 +7,7 @@ import time
 import numpy as np
 from animators import HEIGHT, WIDTH, decode_index
 
-from celery_animate.render import PreparedFigure, render_frames
+from celery_animate.render.frame_loop import PreparedFigure, render_frames
 
 #: Mean absolute difference (0-255 scale) allowed between a decoded frame and the
 #: same frame rendered serially: H.264 at quality 10 with 4:2:0 chroma stays far below.

@@ -5,7 +5,7 @@ import pytest
 from animators import BarCode, BlittedBarCode, RestylesMidway, bar_params
 from helpers import assert_video, serial_frames
 
-from celery_animate.render import PreparedFigure, render_frames
+from celery_animate.render.frame_loop import PreparedFigure, render_frames
 from examples.wave import BlittedWaveAnimation, WaveAnimation, param_by_frame
 
 

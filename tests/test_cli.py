@@ -27,7 +27,7 @@ def plain_env():
 
 
 def cli(*args):
-    return [sys.executable, "-m", "celery_animate.cli", *args]
+    return [sys.executable, "-m", "celery_animate.cli.main", *args]
 
 
 def test_main_module_script_on_the_embedded_cluster(tmp_path):

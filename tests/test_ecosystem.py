@@ -14,14 +14,14 @@ from animators import BarCode, Slow, bar_params
 from helpers import decode, wait_until
 from workers import ROOT, stop
 
-from celery_animate.embedded.redis_server import free_port
-from celery_animate.tasks.periodic import prune
+from celery_animate.client.embedded.redis_server import free_port
+from celery_animate.worker.tasks.periodic import prune
 
 pytestmark = pytest.mark.cluster
 
 
 def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "celery_animate.cli", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "celery_animate.cli.main", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -17,7 +17,7 @@ from helpers import assert_video, serial_frames, wait_until
 from workers import private_cluster
 
 from celery_animate import DiskFull, JobCancelled, JobNotFound, RenderFailed
-from celery_animate.celery_app import app_for
+from celery_animate.worker.app import app_for
 
 pytestmark = pytest.mark.cluster
 

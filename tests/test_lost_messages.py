@@ -4,7 +4,7 @@ kombu's Redis transport takes a message off its queue before it notes it as
 taken; a worker machine that dies in between loses it, as does a purged
 queue. Each test loses messages that way mid-job, from outside, and checks
 that the job still ends with the exact video, its lost work sent again by the
-workers' watchdogs (``celery_animate.recovery``).
+workers' watchdogs (``celery_animate.job.recovery``).
 """
 
 import subprocess
@@ -17,8 +17,8 @@ from helpers import assert_video, serial_frames, wait_until
 from workers import ROOT, cluster_env, start_worker, stop, wait_for_workers
 
 from celery_animate import Settings
-from celery_animate.broker_layout import priority_lists
-from celery_animate.embedded.redis_server import RedisServer
+from celery_animate.client.embedded.redis_server import RedisServer
+from celery_animate.job.broker_layout import priority_lists
 
 pytestmark = pytest.mark.cluster
 

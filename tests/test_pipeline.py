@@ -228,7 +228,7 @@ def test_the_poster_frame_is_there_while_the_job_runs(use_cluster, tmp_path, red
     from animators import Slow
     from PIL import Image
 
-    from celery_animate.frames import poster_png
+    from celery_animate.render.grab import poster_png
 
     params = bar_params(30)
     job = Slow(0.1).submit(tmp_path / "poster.mp4", params, fps=10, num_workers=2, preload_factor=2)

@@ -10,7 +10,7 @@ from animators import BarCode, CrashOnce, Grows, SetupFails, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 
 from celery_animate import RenderFailed
-from celery_animate.celery_app import app_for
+from celery_animate.worker.app import app_for
 
 pytestmark = pytest.mark.cluster
 

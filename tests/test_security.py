@@ -14,22 +14,16 @@ from animators import BarCode, bar_params
 from helpers import assert_video, serial_frames
 from workers import cluster_env, start_worker, stop, wait_for_workers
 
-from celery_animate import (
-    AnimatorNotAllowed,
-    ConfigurationError,
-    RenderFailed,
-    RenderJob,
-    Settings,
-    lifecycle,
-)
-from celery_animate.celery_app import RENDER_TASK, app_for
+from celery_animate import AnimatorNotAllowed, ConfigurationError, RenderFailed, RenderJob, Settings
+from celery_animate.client.embedded.redis_server import RedisServer, free_port
 from celery_animate.connection import job_redis
-from celery_animate.embedded.redis_server import RedisServer, free_port
-from celery_animate.loading import pack_attrs
+from celery_animate.job import lifecycle
+from celery_animate.job.messages import send_chord
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
 from celery_animate.options import RenderOptions
-from celery_animate.record import JobRecord
-from celery_animate.spec import JobSpec
-from celery_animate.task_messages import send_chord
+from celery_animate.render.loading import pack_attrs
+from celery_animate.worker.app import RENDER_TASK, app_for
 
 
 class Exploit:

@@ -18,9 +18,9 @@ from helpers import assert_video, decode, serial_frames, wait_until
 from workers import cluster_env, start_worker, stop, wait_for_workers
 
 from celery_animate import Settings
-from celery_animate.celery_app import app_for
-from celery_animate.embedded.redis_server import RedisServer
+from celery_animate.client.embedded.redis_server import RedisServer
 from celery_animate.encode.join import packets
+from celery_animate.worker.app import app_for
 
 pytestmark = pytest.mark.cluster
 

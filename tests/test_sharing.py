@@ -5,7 +5,7 @@ from animators import BarCode, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 
 from celery_animate import InvalidArgument
-from celery_animate.task_messages import chunk_priority
+from celery_animate.job.messages import chunk_priority
 
 pytestmark = pytest.mark.cluster
 

@@ -18,16 +18,17 @@ from animators import BarCode, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 from workers import start_worker, stop
 
-from celery_animate import (
-    InvalidArgument,
-    JobCancelled,
-    OutputPathRefused,
-    RenderFailed,
-    RenderJob,
-    lifecycle,
-    wire,
-)
-from celery_animate.celery_app import (
+from celery_animate import InvalidArgument, JobCancelled, OutputPathRefused, RenderFailed, RenderJob, wire
+from celery_animate.connection import job_redis
+from celery_animate.ids import new_job_id
+from celery_animate.job import lifecycle
+from celery_animate.job.messages import send_chord
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
+from celery_animate.options import RenderOptions
+from celery_animate.render.loading import pack_attrs
+from celery_animate.stores import RedisFrameStore
+from celery_animate.worker.app import (
     CLEANUP_TASK,
     ENCODE_TASK,
     PERIODIC_TASK,
@@ -36,15 +37,7 @@ from celery_animate.celery_app import (
     STREAM_TASK,
     app_for,
 )
-from celery_animate.connection import job_redis
-from celery_animate.ids import new_job_id
-from celery_animate.loading import pack_attrs
-from celery_animate.options import RenderOptions
-from celery_animate.record import JobRecord
-from celery_animate.spec import JobSpec
-from celery_animate.stores import RedisFrameStore
-from celery_animate.task_messages import send_chord
-from celery_animate.tasks.segments import MAX_YIELDS
+from celery_animate.worker.tasks.segments import MAX_YIELDS
 
 pytestmark = pytest.mark.cluster
 

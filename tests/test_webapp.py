@@ -10,7 +10,7 @@ import pytest
 from helpers import wait_until
 from workers import ROOT, stop
 
-from celery_animate.embedded.redis_server import free_port
+from celery_animate.client.embedded.redis_server import free_port
 
 pytestmark = pytest.mark.cluster
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from celery_animate import Settings
-from celery_animate.celery_app import app_for
-from celery_animate.embedded.redis_server import RedisServer
+from celery_animate.client.embedded.redis_server import RedisServer
+from celery_animate.worker.app import app_for
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

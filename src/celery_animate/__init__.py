@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING
 #: ``celery-animate --help`` and a web app that only enqueues do not pay for matplotlib
 #: and Celery at import time.
 _EXPORTS = {
-    "Animator": "animator",
-    "app": "celery_app",
-    "create_app": "celery_app",
+    "Animator": "client.animator",
+    "app": "worker.app",
+    "create_app": "worker.app",
     "Settings": "config",
-    "EmbeddedCluster": "embedded.cluster",
-    "RenderJob": "job",
+    "EmbeddedCluster": "client.embedded.cluster",
+    "RenderJob": "client.render_job",
     "Progress": "options",
     "RenderResult": "options",
     "IndexedFrameParams": "params",
@@ -61,11 +61,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .animator import Animator
-    from .celery_app import app, create_app
-    from .config import Settings
-    from .embedded.cluster import EmbeddedCluster
-    from .errors import (
+    from celery_animate.client.animator import Animator
+    from celery_animate.client.embedded.cluster import EmbeddedCluster
+    from celery_animate.client.render_job import RenderJob
+    from celery_animate.config import Settings
+    from celery_animate.errors import (
         AnimatorNotAllowed,
         CeleryAnimateError,
         ConfigurationError,
@@ -87,9 +87,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         UnpackableError,
         WorkerLost,
     )
-    from .job import RenderJob
-    from .options import Progress, RenderResult
-    from .params import IndexedFrameParams
+    from celery_animate.options import Progress, RenderResult
+    from celery_animate.params import IndexedFrameParams
+    from celery_animate.worker.app import app, create_app
 
 __version__ = "0.1.0"
 

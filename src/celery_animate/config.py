@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from .errors import ConfigurationError
+from celery_animate.errors import ConfigurationError
 
 #: Frame-store setting meaning "the Redis that holds job state".
 REDIS_FRAME_STORE = "redis"

@@ -6,8 +6,8 @@ from collections import OrderedDict
 
 import redis
 
-from .config import Settings
-from .errors import ConfigurationError
+from celery_animate.config import Settings
+from celery_animate.errors import ConfigurationError
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 

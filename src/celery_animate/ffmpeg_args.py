@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidArgument
+from celery_animate.errors import InvalidArgument
 
 _INT = r"-?\d{1,6}"
 _NUMBER = r"-?\d{1,6}(\.\d{1,6})?"

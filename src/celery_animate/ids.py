@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from .errors import InvalidArgument
+from celery_animate.errors import InvalidArgument
 
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 

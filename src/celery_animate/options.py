@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import wire
-from .errors import InvalidArgument
-from .ffmpeg_args import check_extra_ffmpeg_params
-from .frames import check_dpi
-from .states import TERMINAL_STATES
+from celery_animate import wire
+from celery_animate.errors import InvalidArgument
+from celery_animate.ffmpeg_args import check_extra_ffmpeg_params
+from celery_animate.frames import check_dpi
+from celery_animate.states import TERMINAL_STATES
 
 VIDEO_MODES = ("auto", "gpu", "cpu")
 _PRESET = re.compile(r"[a-z0-9]{1,16}")

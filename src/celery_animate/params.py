@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import FrameIndexError, InvalidArgument
+from celery_animate.errors import FrameIndexError, InvalidArgument
 
 #: The function next to an Animator class that the CLI and periodic renders take params from.
 PARAMS_FUNCTION = "param_by_frame"

@@ -13,8 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
-from .config import Settings
-from .errors import InvalidArgument, OutputPathRefused
+from celery_animate.config import Settings
+from celery_animate.errors import InvalidArgument, OutputPathRefused
 
 
 def output_path(output: str | os.PathLike[str], settings: Settings) -> Path:

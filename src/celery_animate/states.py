@@ -1,4 +1,4 @@
-"""The states a job passes through. Only :mod:`celery_animate.lifecycle` changes them.
+"""The states a job passes through. Only :mod:`celery_animate.job.lifecycle` changes them.
 
 ``queued`` → ``rendering`` → ``encoding`` → ``done``; ``failed`` and
 ``cancelled`` can be reached from any state that is not terminal. A job

@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from .errors import InvalidArgument, UnpackableError
+from celery_animate.errors import InvalidArgument, UnpackableError
 
 _EXT_NDARRAY = 1
 _EXT_TUPLE = 2

@@ -4,15 +4,15 @@ import json
 
 import pytest
 
-from celery_animate import lifecycle
-from celery_animate.broker_layout import priority_lists
-from celery_animate.celery_app import RENDER_TASK, SEGMENT_TASK, STREAM_TASK
 from celery_animate.encode.contention import PEEK, other_job_waiting
 from celery_animate.ids import new_job_id
+from celery_animate.job import lifecycle
+from celery_animate.job.broker_layout import priority_lists
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
 from celery_animate.options import RenderOptions
-from celery_animate.record import JobRecord
-from celery_animate.spec import JobSpec
-from celery_animate.tasks.segments import MAX_YIELDS, SegmentYielded, yielding_reporter
+from celery_animate.worker.app import RENDER_TASK, SEGMENT_TASK, STREAM_TASK
+from celery_animate.worker.tasks.segments import MAX_YIELDS, SegmentYielded, yielding_reporter
 
 MINE, THEIRS = "a" * 32, "b" * 32
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from matplotlib.patches import Circle, FancyArrowPatch
 
-from celery_animate.extents import Box, paint_boxes, to_box, union
+from celery_animate.render.extents import Box, paint_boxes, to_box, union
 
 
 def thick_line(ax):

@@ -17,8 +17,8 @@ from matplotlib.colors import Normalize
 
 from bench import ported
 from celery_animate import Animator
-from celery_animate.incremental import COST_SAMPLES, blitting_pays
-from celery_animate.render import PreparedFigure, render_frames
+from celery_animate.render.blit import COST_SAMPLES, blitting_pays
+from celery_animate.render.frame_loop import PreparedFigure, render_frames
 from examples import gridspec_dashboard, multi_panel, out_of_order_loader, wave
 
 X = np.linspace(0, 2 * np.pi, 120)

@@ -5,13 +5,13 @@ import json
 import pytest
 import redis
 
-from celery_animate import lifecycle
-from celery_animate import record as record_module
 from celery_animate.errors import InvalidArgument, JobNotFound
 from celery_animate.ids import new_job_id
+from celery_animate.job import lifecycle
+from celery_animate.job import record as record_module
+from celery_animate.job.record import JOB_INDEX, JobRecord
+from celery_animate.job.spec import JobSpec
 from celery_animate.options import RenderOptions, RenderResult
-from celery_animate.record import JOB_INDEX, JobRecord
-from celery_animate.spec import JobSpec
 from celery_animate.stores import MemoryFrameStore
 
 RESULT = RenderResult("/o.mp4", 4, 64, 48, 10, "libx264", 123, 0.5)

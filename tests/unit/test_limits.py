@@ -7,8 +7,8 @@ import zstandard
 
 from celery_animate import frames, wire
 from celery_animate.errors import FrameTooLarge, InvalidArgument, InvalidFrame
+from celery_animate.job.spec import JobSpec
 from celery_animate.options import RenderOptions
-from celery_animate.spec import JobSpec
 
 
 def nested(depth, make=tuple):

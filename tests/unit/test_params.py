@@ -77,7 +77,7 @@ def test_chunk_size():
 def test_numpy_scalars_are_taken_where_parallel_animate_takes_numbers():
     import numpy as np
 
-    from celery_animate.client import resolve_num_workers
+    from celery_animate.client.dispatch import resolve_num_workers
     from celery_animate.options import RenderOptions
 
     params = [IndexedFrameParams(np.int64(i), i) for i in np.random.default_rng(3).permutation(5)]

@@ -3,7 +3,7 @@
 import pytest
 
 from celery_animate.errors import InvalidArgument
-from celery_animate.tasks.periodic import check_prefix, prune
+from celery_animate.worker.tasks.periodic import check_prefix, prune
 
 
 def test_prune_keeps_the_newest_of_its_own_files_only(tmp_path):

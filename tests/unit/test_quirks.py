@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from celery_animate.embedded.worker import drop_inherited_afterfork_hooks
+from celery_animate.client.embedded.worker import drop_inherited_afterfork_hooks
 from celery_animate.encode import pvio_adapter
 
 
@@ -40,7 +40,7 @@ def test_what_matplotlib_changes_without_a_stale_flag():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from celery_animate.paint_order import axis_looks, unflagged
+    from celery_animate.render.paint_order import axis_looks, unflagged
 
     fig, ax = plt.subplots()
     mesh = ax.pcolormesh(np.zeros((3, 3)))
@@ -64,7 +64,7 @@ def test_turning_a_polar_axes_marks_nothing_stale():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from celery_animate.paint_order import polar_look
+    from celery_animate.render.paint_order import polar_look
 
     fig = plt.figure()
     ax = fig.add_subplot(projection="polar")
@@ -87,7 +87,7 @@ def test_paint_order_records_ticks_through_tick_draw():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from celery_animate.paint_order import is_plain_axes, record_paint_order
+    from celery_animate.render.paint_order import is_plain_axes, record_paint_order
 
     fig, ax = plt.subplots()
     (line,) = ax.plot([0, 1], [0, 1])
@@ -108,7 +108,7 @@ def test_asking_a_polar_spine_its_position_changes_how_it_draws():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from celery_animate.paint_order import decorations_look
+    from celery_animate.render.paint_order import decorations_look
 
     fig = plt.figure()
     ax = fig.add_subplot(projection="polar")
@@ -131,11 +131,11 @@ def test_the_result_backend_in_the_environment_beats_the_constructor(monkeypatch
     from celery import Celery
 
     from celery_animate import Settings
-    from celery_animate.celery_app import JobStateRedisBackend, create_app
+    from celery_animate.worker.app import JobStateRedisBackend, create_app
 
     url = "redis://127.0.0.1:1/0"
     monkeypatch.setenv("CELERY_RESULT_BACKEND", url)
-    plain = Celery("plain", broker=url, backend=f"celery_animate.celery_app:JobStateRedisBackend+{url}",
+    plain = Celery("plain", broker=url, backend=f"celery_animate.worker.app:JobStateRedisBackend+{url}",
                    set_as_current=False)
     assert type(plain.backend) is not JobStateRedisBackend  # the quirk
     ours = create_app(Settings(broker_url=url, result_backend=url))
@@ -149,14 +149,14 @@ def test_sending_a_group_subscribes_to_each_member_s_result(monkeypatch):
     from celery import Celery, group
     from celery.backends.redis import RedisBackend
 
-    from celery_animate.celery_app import JobStateRedisBackend
+    from celery_animate.worker.app import JobStateRedisBackend
 
     pending: list[str] = []
     monkeypatch.setattr(RedisBackend, "add_pending_result",
                         lambda self, result, weak=False, start_drainer=True: pending.append(result.id))
     monkeypatch.setattr(RedisBackend, "on_task_call", lambda self, producer, task_id: None)
     url = "redis://127.0.0.1:1/0"  # nothing listens there: a subscription would fail loudly
-    for backend, expected in ((url, 3), (f"celery_animate.celery_app:JobStateRedisBackend+{url}", 0)):
+    for backend, expected in ((url, 3), (f"celery_animate.worker.app:JobStateRedisBackend+{url}", 0)):
         app = Celery("plain", broker="memory://", set_as_current=False)
         app.backend_cls = backend
         pending.clear()
@@ -227,8 +227,8 @@ def test_kombu_keeps_each_priority_of_a_redis_queue_in_a_list_of_its_own():
     from kombu.transport.redis import Channel
 
     from celery_animate import Settings
-    from celery_animate.broker_layout import PRIORITY_LEVELS, SEP, priority_lists
-    from celery_animate.celery_app import create_app
+    from celery_animate.job.broker_layout import PRIORITY_LEVELS, SEP, priority_lists
+    from celery_animate.worker.app import create_app
 
     url = "redis://127.0.0.1:1/0"
     options = create_app(Settings(broker_url=url, result_backend=url)).conf.broker_transport_options
@@ -247,9 +247,9 @@ def test_a_celery_message_is_read_where_kombu_keeps_it_queued_and_taken(monkeypa
     from kombu.transport import redis as kombu_redis
 
     from celery_animate import Settings
-    from celery_animate.broker_layout import UNACKED_KEY, queued_and_unacked, task_call
-    from celery_animate.celery_app import create_app
-    from celery_animate.task_messages import RENDER_TASK
+    from celery_animate.job.broker_layout import UNACKED_KEY, queued_and_unacked, task_call
+    from celery_animate.job.messages import RENDER_TASK
+    from celery_animate.worker.app import create_app
 
     server = fakeredis.FakeServer()
     broker = fakeredis.FakeRedis(server=server)
@@ -281,8 +281,8 @@ def test_kombu_gives_back_a_vanished_worker_s_messages_only_without_its_lock(mon
     from kombu.transport import redis as kombu_redis
 
     from celery_animate import Settings
-    from celery_animate.celery_app import create_app
-    from celery_animate.task_messages import RENDER_TASK
+    from celery_animate.job.messages import RENDER_TASK
+    from celery_animate.worker.app import create_app
 
     server = fakeredis.FakeServer()
     broker = fakeredis.FakeRedis(server=server)

@@ -12,23 +12,24 @@ import fakeredis
 import pytest
 from kombu.transport import redis as kombu_redis
 
-from celery_animate import lifecycle, wire
-from celery_animate.broker_layout import UNACKED_KEY, priority_lists, queued_and_unacked
-from celery_animate.celery_app import create_app
+from celery_animate import wire
 from celery_animate.config import Settings
 from celery_animate.ids import new_job_id
-from celery_animate.options import RenderOptions
-from celery_animate.record import JobRecord
-from celery_animate.recovery import LOCK_KEY, LostWork, resend_lost_work
-from celery_animate.spec import JobSpec
-from celery_animate.stores import MemoryFrameStore
-from celery_animate.task_messages import (
+from celery_animate.job import lifecycle
+from celery_animate.job.broker_layout import UNACKED_KEY, priority_lists, queued_and_unacked
+from celery_animate.job.messages import (
     ENCODE_TASK,
     RENDER_TASK,
     SEGMENT_TASK,
     chunk_message,
     encode_callback,
 )
+from celery_animate.job.record import JobRecord
+from celery_animate.job.recovery import LOCK_KEY, LostWork, resend_lost_work
+from celery_animate.job.spec import JobSpec
+from celery_animate.options import RenderOptions
+from celery_animate.stores import MemoryFrameStore
+from celery_animate.worker.app import create_app
 
 URL = "redis://127.0.0.1:1/0"
 SETTINGS = Settings(broker_url=URL, result_backend=URL, visibility_timeout=2, max_deliveries=3)

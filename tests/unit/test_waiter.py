@@ -2,13 +2,13 @@
 
 import pytest
 
-from celery_animate import lifecycle
 from celery_animate.encode.waiter import EncodeAbandoned, FrameWaiter
 from celery_animate.errors import FramesMissing
 from celery_animate.ids import new_job_id
+from celery_animate.job import lifecycle
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
 from celery_animate.options import RenderOptions
-from celery_animate.record import JobRecord
-from celery_animate.spec import JobSpec
 from celery_animate.stores import MemoryFrameStore
 
 

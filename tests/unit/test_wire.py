@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from celery_animate import UnpackableError, frames, wire
+from celery_animate.render.grab import grab_rgb
 
 
 def test_numpy_tuples_and_nesting_round_trip():
@@ -46,7 +47,7 @@ def test_grabbed_frames_are_padded_with_edge_pixels_like_numpy():
     fig = Figure(figsize=(3.01, 1.53), dpi=100)
     FigureCanvasAgg(fig)
     fig.add_subplot().plot([0, 1], [0, 1], lw=5)
-    got = frames.grab_rgb(fig)
+    got = grab_rgb(fig)
     rgba = np.asarray(fig.canvas.buffer_rgba())
     height, width = rgba.shape[:2]
     want = np.pad(rgba[:, :, :3], ((0, got.shape[0] - height), (0, got.shape[1] - width), (0, 0)),

@@ -4,7 +4,7 @@ A segment's encode holds its process for as long as the segment takes (a
 second or two of 720p); a short job whose encoder arrives meanwhile would wait
 for it (see ``tasks.segments``, where such a segment gives its process up).
 This module reads the broker's queue where kombu's Redis transport keeps it
-(:mod:`celery_animate.broker_layout`). What a message says is a stranger's
+(:mod:`celery_animate.job.broker_layout`). What a message says is a stranger's
 word: it only decides whether an encode gives way, which ``tasks.segments``
 bounds per segment.
 """
@@ -15,8 +15,8 @@ import json
 
 import redis
 
-from ..broker_layout import priority_lists
-from ..celery_app import ENCODE_TASK, STREAM_TASK
+from celery_animate.job.broker_layout import priority_lists
+from celery_animate.worker.app import ENCODE_TASK, STREAM_TASK
 
 #: The waiting tasks worth giving way to: another job's encoder of a whole job (a short job's,
 #: or the last step of a long one). Another long job's segments wait their turn, so that long

@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import DiskFull, EncodeIncomplete
-from ..options import RenderOptions, RenderResult
-from ..paths import partial_path
-from .join import join_segments, packets
-from .pvio_adapter import PvioFeed, write_video
-from .stored_frames import StoredFrames
+from celery_animate.encode.join import join_segments, packets
+from celery_animate.encode.pvio_adapter import PvioFeed, write_video
+from celery_animate.encode.stored_frames import StoredFrames
+from celery_animate.errors import DiskFull, EncodeIncomplete
+from celery_animate.options import RenderOptions, RenderResult
+from celery_animate.paths import partial_path
 
 logger = logging.getLogger(__name__)
 

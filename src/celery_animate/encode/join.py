@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EncodeIncomplete
+from celery_animate.errors import EncodeIncomplete
 
 #: Seconds a join or a packet listing may take before it is given up as hung.
 FFMPEG_TIMEOUT = 600

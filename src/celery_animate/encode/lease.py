@@ -17,10 +17,10 @@ import threading
 
 import redis
 
-from .. import lifecycle
-from ..lua import run_script
-from ..record import JobRecord
-from .waiter import EncodeAbandoned
+from celery_animate.encode.waiter import EncodeAbandoned
+from celery_animate.job import lifecycle
+from celery_animate.job.record import JobRecord
+from celery_animate.lua import run_script
 
 
 class EncodeLease:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigurationError, FigureSizeChanged
+from celery_animate.errors import ConfigurationError, FigureSizeChanged
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..errors import FramesMissing
-from ..frames import unpack_frame
-from ..stores import FrameStore
+from celery_animate.errors import FramesMissing
+from celery_animate.frames import unpack_frame
+from celery_animate.stores import FrameStore
 
 
 class StoredFrames:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..errors import FramesMissing
-from ..params import describe_ranges
-from ..record import JobRecord
-from ..states import CANCELLED, FAILED, TERMINAL_STATES
-from ..stores import FrameStore
+from celery_animate.errors import FramesMissing
+from celery_animate.job.record import JobRecord
+from celery_animate.params import describe_ranges
+from celery_animate.states import CANCELLED, FAILED, TERMINAL_STATES
+from celery_animate.stores import FrameStore
 
 
 class EncodeAbandoned(BaseException):

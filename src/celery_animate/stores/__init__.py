@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlparse
 
-from ..config import REDIS_FRAME_STORE, Settings
-from ..connection import redis_client
-from ..errors import ConfigurationError
-from .base import FrameStore
-from .directory import DirectoryFrameStore
-from .memory import MemoryFrameStore
-from .redis import RedisFrameStore
+from celery_animate.config import REDIS_FRAME_STORE, Settings
+from celery_animate.connection import redis_client
+from celery_animate.errors import ConfigurationError
+from celery_animate.stores.base import FrameStore
+from celery_animate.stores.directory import DirectoryFrameStore
+from celery_animate.stores.memory import MemoryFrameStore
+from celery_animate.stores.redis import RedisFrameStore
 
 __all__ = ["DirectoryFrameStore", "FrameStore", "MemoryFrameStore", "RedisFrameStore",
            "open_frame_store"]

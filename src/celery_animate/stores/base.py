@@ -10,7 +10,7 @@ class FrameStore(ABC):
     """Packed frames keyed by ``(job_id, frame_idx)``, each kept at most ``ttl`` seconds.
 
     Writing a frame twice (a re-delivered chunk) replaces it with the same bytes.
-    Only :mod:`celery_animate.lifecycle` calls the ``delete`` methods.
+    Only :mod:`celery_animate.job.lifecycle` calls the ``delete`` methods.
     """
 
     def __init__(self, ttl: int):

@@ -8,8 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..ids import check_job_id, is_job_id
-from .base import FrameStore
+from celery_animate.ids import check_job_id, is_job_id
+from celery_animate.stores.base import FrameStore
 
 
 class DirectoryFrameStore(FrameStore):

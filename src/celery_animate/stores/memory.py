@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .base import FrameStore
+from celery_animate.stores.base import FrameStore
 
 
 class MemoryFrameStore(FrameStore):

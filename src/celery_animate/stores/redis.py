@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from .base import FrameStore, index_batches
+from celery_animate.stores.base import FrameStore, index_batches
 
 
 class RedisFrameStore(FrameStore):

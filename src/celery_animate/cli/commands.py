@@ -1,0 +1,190 @@
+"""What each ``celery-animate`` command does; :mod:`celery_animate.cli.main` parses the command line.
+
+Kept apart from the parser because these need matplotlib, Celery and Redis,
+which ``celery-animate --help`` should not wait for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+from kombu.exceptions import OperationalError
+
+from celery_animate import wire
+from celery_animate.cli.doctor import embedded_checks, run_checks
+from celery_animate.client.animator import Animator
+from celery_animate.client.progress import follow
+from celery_animate.client.render_job import RenderJob
+from celery_animate.config import Settings
+from celery_animate.connection import job_redis
+from celery_animate.errors import CeleryAnimateError
+from celery_animate.job.record import JobRecord, recent_job_ids
+from celery_animate.options import RenderResult
+from celery_animate.params import PARAMS_FUNCTION
+
+#: What an unreachable or misconfigured broker or result backend raises.
+CONNECTION_ERRORS = (redis.RedisError, OperationalError)
+
+
+def load_animator_class(target: str) -> type[Animator]:
+    """``path/to/file.py:Class`` or ``package.module:Class`` -> the class.
+
+    A file inside packages (folders with ``__init__.py``) is imported under
+    its dotted name, with the top package's parent put on ``sys.path``, so
+    that workers started there can import it under the same name.
+    """
+    location, sep, class_name = target.rpartition(":")
+    if not sep or not location or not class_name:
+        raise ValueError(
+            f"animator {target!r} must look like examples/wave.py:WaveAnimation or "
+            "mypackage.animations:WaveAnimation"
+        )
+    if location.endswith(".py"):
+        file = Path(location).resolve()
+        if not file.is_file():
+            raise FileNotFoundError(f"no such file: {location}")
+        parts = [file.stem]
+        root = file.parent
+        while (root / "__init__.py").exists():
+            parts.insert(0, root.name)
+            root = root.parent
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+        module_name = ".".join(parts)
+    else:
+        module_name = location
+        if os.getcwd() not in sys.path:  # as `python -m` does: the current folder is importable
+            sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise  # the module was found; something it imports is missing
+        raise ValueError(
+            f"cannot import {module_name} ({exc}): run from the folder that contains it, or name "
+            "the file, e.g. examples/wave.py:WaveAnimation") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Animator)):
+        raise ValueError(f"{module_name} has no Animator subclass named {class_name!r}")
+    return cls
+
+
+def load_params(cls: type[Animator], params_file: str | None, n_frames: int | None) -> Any:
+    """Per-frame params from ``params_file`` (a JSON or msgpack list), else from the module.
+
+    The module form is a function ``param_by_frame(n_frames)`` next to the
+    class, returning an iterable of per-frame params.
+    """
+    if params_file:
+        data = Path(params_file).read_bytes()
+        params = wire.unpackb(data) if params_file.endswith((".msgpack", ".mpk")) else json.loads(data)
+        if not isinstance(params, list):
+            raise ValueError(f"{params_file} must hold a list with one entry per frame")
+        return params
+    make = getattr(sys.modules[cls.__module__], PARAMS_FUNCTION, None)
+    if make is None:
+        raise ValueError(
+            f"{cls.__module__} defines no {PARAMS_FUNCTION}(n_frames) function; add one or pass "
+            "--params FILE (a JSON list with one entry per frame)"
+        )
+    if n_frames is None:
+        raise ValueError(f"--frames is needed to call {cls.__module__}.{PARAMS_FUNCTION}(n_frames)")
+    return make(n_frames)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Animator, Any, dict[str, Any]]:
+    cls = load_animator_class(args.animator)
+    init = json.loads(args.init)
+    if not isinstance(init, dict):
+        raise ValueError("--init must be a JSON object, e.g. '{\"n_points\": 500}'")
+    animator = cls(**init)
+    params = load_params(cls, args.params, args.frames)
+    kwargs = {"fps": args.fps, "n_frames": args.frames, "num_workers": args.workers,
+              "video_mode": args.mode, "video_quality": args.quality, "video_preset": args.preset}
+    return animator, params, kwargs
+
+
+def _print_result(result: RenderResult) -> None:
+    print(f"{result.output}: {result.n_frames} frames, {result.width}x{result.height}, "
+          f"{result.fps:g} fps, {result.encoder}, {result.size_bytes / 2**20:.2f} MB")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    animator, params, kwargs = _prepare(args)
+    result = animator.make_video(args.output, params,
+                                 disable_progress_bar=True if args.no_progress else None, **kwargs)
+    _print_result(result)
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    animator, params, kwargs = _prepare(args)
+    job = animator.submit(args.output, params, **kwargs)
+    print(job.id)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    progress = RenderJob(args.job).progress()
+    print(f"{progress.state} rendered {progress.rendered}/{progress.total} "
+          f"encoded {progress.encoded}/{progress.total}")
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    job = RenderJob(args.job)
+    if args.timeout is not None:
+        result = job.wait(timeout=args.timeout)
+    else:
+        result = follow(job, disable_progress_bar=True if args.no_progress else None)
+    _print_result(result)
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    client = job_redis(settings)
+    ids = recent_job_ids(client, args.limit)
+    if not ids:
+        print("no jobs")
+    for job_id in ids:
+        record = JobRecord(client, job_id)
+        try:
+            progress = record.progress()
+        except CeleryAnimateError:
+            continue  # its record expired
+        output = record.field("output") or ""
+        print(f"{job_id}  {progress.state:9s}  rendered {progress.rendered}/{progress.total}  "
+              f"encoded {progress.encoded}/{progress.total}  {output}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    job = RenderJob(args.job)
+    if job.cancel():
+        print(f"{args.job} cancelled")
+        return 0
+    print(f"{args.job} had already ended ({job.progress().state})")
+    return 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if settings.configured:
+        checks = run_checks(settings)
+    else:
+        print("no cluster configured (CELERY_BROKER_URL is unset): renders use the embedded "
+              "default on this machine, which needs:")
+        checks = embedded_checks()
+    for check in checks:
+        print(f"{'ok     ' if check.ok else 'PROBLEM'}  {check.name}: {check.detail}")
+    return 0 if all(check.ok for check in checks) else 1
+
+

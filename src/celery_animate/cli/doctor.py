@@ -1,0 +1,149 @@
+"""``celery-animate doctor``: is the cluster able to render and encode? One sentence per problem."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from celery_animate.client.embedded.redis_server import find_redis_server
+from celery_animate.config import Settings
+from celery_animate.connection import job_redis
+from celery_animate.encode.pvio_adapter import installed
+from celery_animate.ids import new_job_id
+from celery_animate.stores import open_frame_store
+from celery_animate.worker.app import PROBE_TASK, app_for
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _broker(settings: Settings, app) -> str:
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=3)
+    return f"reachable at {conn.as_uri()}"
+
+
+def _backend(settings: Settings, app) -> str:
+    job_redis(settings).ping()
+    return "job state and progress can be stored"
+
+
+def _frame_store(settings: Settings, app) -> str:
+    store = open_frame_store(settings)
+    probe = new_job_id()
+    try:
+        store.put(probe, 0, b"probe")
+        if store.get_many(probe, [0]) != [b"probe"]:
+            raise RuntimeError("a frame written to it could not be read back")
+    finally:
+        store.delete_job(probe, 1)
+    return f"{settings.frame_store!r} can store and return frames"
+
+
+def _queues(settings: Settings, app) -> str:
+    replies = app.control.inspect(timeout=2).active_queues() or {}
+    per_queue: dict[str, list[str]] = {}
+    for worker, queues in replies.items():
+        for queue in queues:
+            per_queue.setdefault(queue["name"], []).append(worker)
+    missing = [q for q in (settings.render_queue, settings.encode_queue) if q not in per_queue]
+    if missing:
+        raise RuntimeError(
+            f"no worker consumes queue(s) {', '.join(missing)}: start one with "
+            f"`celery -A celery_animate worker -Q {','.join(missing)}`"
+        )
+    return "; ".join(f"{q}: {len(per_queue[q])} worker(s)"
+                     for q in (settings.render_queue, settings.encode_queue))
+
+
+def _nvenc(settings: Settings, app) -> str:
+    result = app.signature(PROBE_TASK, queue=settings.encode_queue).apply_async()
+    deadline = time.monotonic() + 30
+    while not result.ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no encode worker answered on queue {settings.encode_queue} within 30 s")
+        time.sleep(0.1)
+    info = result.result
+    result.forget()
+    if isinstance(info, Exception):
+        raise RuntimeError(f"the encoder probe failed on the worker: {info}")
+    if not info["pvio"]:
+        raise RuntimeError("the encode worker lacks parallel-video-io: install celery-animate[encode] there")
+    if info["cuda"] and info["nvenc_ffmpeg"]:
+        return f"NVENC available (ffmpeg at {info['nvenc_ffmpeg']})"
+    if not info["cuda"]:
+        return "no CUDA device on the encode worker: videos are encoded with libx264 on its CPU"
+    return ("a CUDA device but no NVENC-capable ffmpeg on the encode worker: install one "
+            "(e.g. Debian's ffmpeg) or set IMAGEIO_FFMPEG_EXE; encoding uses libx264 meanwhile")
+
+
+CHECKS: list[tuple[str, Callable[[Settings, object], str]]] = [
+    ("broker", _broker),
+    ("result backend", _backend),
+    ("frame store", _frame_store),
+    ("workers", _queues),
+    ("encoder", _nvenc),
+]
+
+
+#: What to do, after the error, when a check fails with a message that does not say.
+ADVICE = {
+    "broker": "start Redis there, or fix CELERY_BROKER_URL (unset it to use the embedded default)",
+    "result backend": "start Redis there, or fix CELERY_RESULT_BACKEND",
+    "frame store": "fix CELERY_ANIMATE_FRAME_STORE on the workers: a redis:// URL, or a file:// "
+                   "directory that every worker shares",
+    "workers": "start them with `celery -A celery_animate worker -Q render` and `-Q gpu`",
+    "encoder": "see the encode workers' logs",
+}
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check of a configured cluster, in order; a check that needs a failed one is
+    reported as skipped. Each problem's detail ends with what to do."""
+    app = app_for(settings)
+    results: list[Check] = []
+    for name, check in CHECKS:
+        if results and not results[-1].ok and name in ("workers", "encoder"):
+            results.append(Check(name, False, "skipped: fix the problems above first"))
+            continue
+        try:
+            results.append(Check(name, True, check(settings, app)))
+        except Exception as exc:
+            detail = str(exc) or type(exc).__name__
+            if not any(what_to_do in detail for what_to_do in ("install", "start one", "set ")):
+                detail = f"{detail.rstrip('.')}; {ADVICE[name]}"
+            results.append(Check(name, False, detail))
+    return results
+
+
+def embedded_checks() -> list[Check]:
+    """What the embedded default needs on this machine: a redis-server, the encoder, ffmpeg."""
+    checks = []
+    try:
+        checks.append(Check("redis-server", True, find_redis_server()))
+    except FileNotFoundError as exc:
+        checks.append(Check("redis-server", False, str(exc)))
+    if installed("pvio"):
+        checks.append(Check("encoder", True, "parallel-video-io is installed"))
+    else:
+        checks.append(Check("encoder", False, "parallel-video-io is not installed, so videos cannot "
+                            "be encoded here: install it with `pip install 'celery-animate[encode]'`"))
+    checks.append(_ffmpeg())
+    return checks
+
+
+def _ffmpeg() -> Check:
+    if not installed("imageio_ffmpeg"):
+        return Check("ffmpeg", False, "imageio-ffmpeg is not installed: it comes with "
+                     "`pip install 'celery-animate[encode]'`")
+    import imageio_ffmpeg  # only here: finding the binary is all doctor needs it for
+
+    try:
+        return Check("ffmpeg", True, imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError as exc:
+        return Check("ffmpeg", False, f"{exc}: install ffmpeg, or set IMAGEIO_FFMPEG_EXE to one")

@@ -1,0 +1,92 @@
+"""The ``celery-animate`` command line: render, submit, status, wait, jobs, cancel, doctor.
+
+``render`` blocks until the video exists (on the embedded cluster when
+``CELERY_BROKER_URL`` is unset); ``submit`` enqueues on the configured cluster
+and prints the job id that ``status`` and ``wait`` take. Every error is one
+line on stderr: status 1 for a job that failed, 2 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from celery_animate.errors import CeleryAnimateError, RenderFailed
+
+
+def _add_render_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("animator", help="path/to/file.py:ClassName or package.module:ClassName")
+    parser.add_argument("-o", "--output", required=True, help="output .mp4 path")
+    parser.add_argument("--frames", type=int, help="number of frames (passed to param_by_frame)")
+    parser.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
+    parser.add_argument("--params", help="JSON or msgpack file with a list of per-frame params")
+    parser.add_argument("--init", default="{}", help="JSON object of keyword arguments for the class")
+    parser.add_argument("--workers", type=int, default=-1,
+                        help="worker processes (embedded) or chunking hint (cluster); default: all cores")
+    parser.add_argument("--mode", default="auto", choices=["auto", "gpu", "cpu"], help="encoder")
+    parser.add_argument("--quality", type=int, help="H.264 quantiser 0-51, lower is better")
+    parser.add_argument("--preset", help="encoder preset (libx264: ultrafast..placebo, NVENC: p1..p7)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="celery-animate",
+        description="Render matplotlib animations to MP4 on a Celery cluster "
+                    "(an embedded one when CELERY_BROKER_URL is unset).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    render = sub.add_parser("render", help="render a video and wait for it")
+    _add_render_args(render)
+    render.add_argument("--no-progress", action="store_true", help="no progress bars")
+    render.set_defaults(command_name="render")
+    submit = sub.add_parser("submit", help="enqueue a render on the cluster; print the job id")
+    _add_render_args(submit)
+    submit.set_defaults(command_name="submit")
+    status = sub.add_parser("status", help="print a job's state and progress")
+    status.add_argument("job")
+    status.set_defaults(command_name="status")
+    wait = sub.add_parser("wait", help="wait for a job, print where its video is")
+    wait.add_argument("job")
+    wait.add_argument("--timeout", type=float, help="give up after this many seconds")
+    wait.add_argument("--no-progress", action="store_true", help="no progress bars")
+    wait.set_defaults(command_name="wait")
+    jobs = sub.add_parser("jobs", help="recent jobs with their state and progress")
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.set_defaults(command_name="jobs")
+    cancel = sub.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("job")
+    cancel.set_defaults(command_name="cancel")
+    doctor = sub.add_parser("doctor", help="check broker, result backend, frame store, workers, NVENC")
+    doctor.set_defaults(command_name="doctor")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from celery_animate.cli import commands  # only now: it loads Celery and Redis; --help not
+
+    try:
+        return getattr(commands, f"cmd_{args.command_name}")(args)
+    except RenderFailed as exc:
+        print(f"celery-animate: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("celery-animate: interrupted", file=sys.stderr)
+        return 130
+    except commands.CONNECTION_ERRORS as exc:
+        print(f"celery-animate: error: cannot reach the broker or result backend ({exc}): is Redis "
+              "running there? Check CELERY_BROKER_URL, or unset it to use the embedded default",
+              file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"celery-animate: error: {exc}", file=sys.stderr)
+        return 2
+    except (CeleryAnimateError, ValueError, TypeError, OSError, LookupError, TimeoutError,
+            json.JSONDecodeError) as exc:
+        print(f"celery-animate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

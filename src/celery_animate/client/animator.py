@@ -1,0 +1,122 @@
+"""The user-facing :class:`Animator`, compatible with ``parallel_animate.Animator``.
+
+Subclass it, build the figure in ``setup()``, change the data in
+``update(frame_idx, params)``, then call ``make_video`` (blocking) or
+``submit`` (returns a :class:`RenderJob` at once).
+
+Unlike parallel_animate, the animator is not pickled: workers import its
+class by name and restore its instance attributes from msgpack, so those
+attributes must be plain data (numbers, strings, lists, dicts, numpy arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from celery_animate.client import dispatch as client
+from celery_animate.client.render_job import RenderJob
+from celery_animate.config import Settings
+from celery_animate.options import RenderOptions, RenderResult
+from celery_animate.params import IndexedFrameParams
+from celery_animate.render.animator_base import AnimatorBase
+
+__all__ = ["Animator", "IndexedFrameParams"]
+
+
+class Animator(AnimatorBase):
+    """Base class for a matplotlib animation rendered frame by frame on many processes.
+
+    Subclass it and implement ``setup()`` and ``update()`` (see
+    :class:`~celery_animate.render.animator_base.AnimatorBase`); each worker process calls
+    ``setup()`` once and then ``update()`` for every frame it renders.
+    """
+
+    def make_video(
+        self,
+        output_file: Path | str,
+        param_by_frame: Iterable[Any],
+        fps: int,
+        n_frames: int | None = None,
+        num_workers: int = -1,
+        disable_progress_bar: bool | None = None,
+        plotting_log_interval: int | None = None,
+        saving_log_interval: int | None = None,
+        savefig_params: dict[str, Any] | None = None,
+        video_mode: str = "auto",
+        video_quality: int | None = None,
+        video_preset: str | None = None,
+        video_extra_ffmpeg_params: list[str] | None = None,
+        reuse_figure_object: bool = True,
+        preload_factor: int = 8,
+        blit: bool = True,
+        priority: int = 0,
+        settings: Settings | None = None,
+    ) -> RenderResult:
+        """Render the animation to ``output_file`` (H.264 MP4) and wait for it.
+
+        Parameters mean what they mean in ``parallel_animate``. ``num_workers=1``
+        renders in this process; otherwise, with ``CELERY_BROKER_URL`` set the
+        job runs on that cluster, and without it on an embedded cluster of
+        ``num_workers`` processes started (and stopped) for this call.
+        ``preload_factor`` is the number of chunks each worker gets on average.
+        ``blit=False`` draws every frame in full instead of from the first
+        artist ``update()`` changed (the frames are the same; see the README).
+
+        Returns a :class:`RenderResult`. Raises ``ValueError`` for bad
+        arguments before any work starts, :class:`RenderFailed` when a worker
+        failed (with its exception type, message and traceback).
+        """
+        options = RenderOptions(
+            fps=fps, video_mode=video_mode, video_quality=video_quality,
+            video_preset=video_preset, video_extra_ffmpeg_params=video_extra_ffmpeg_params,
+            savefig_params=savefig_params or {}, reuse_figure_object=reuse_figure_object,
+            plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
+            blit=blit,
+        )
+        return client.make_video(self, output_file, param_by_frame, options, n_frames=n_frames,
+                                 num_workers=num_workers, preload_factor=preload_factor,
+                                 disable_progress_bar=disable_progress_bar, priority=priority,
+                                 settings=settings or Settings.from_env())
+
+    def submit(
+        self,
+        output_file: Path | str,
+        param_by_frame: Iterable[Any],
+        fps: int,
+        n_frames: int | None = None,
+        savefig_params: dict[str, Any] | None = None,
+        video_mode: str = "auto",
+        video_quality: int | None = None,
+        video_preset: str | None = None,
+        video_extra_ffmpeg_params: list[str] | None = None,
+        reuse_figure_object: bool = True,
+        plotting_log_interval: int | None = None,
+        saving_log_interval: int | None = None,
+        num_workers: int = -1,
+        preload_factor: int = 8,
+        blit: bool = True,
+        priority: int = 0,
+        settings: Settings | None = None,
+    ) -> RenderJob:
+        """Enqueue the render on the configured cluster and return its :class:`RenderJob` at once.
+
+        Needs ``CELERY_BROKER_URL`` (or ``settings``). ``num_workers`` and
+        ``preload_factor`` only size the chunks here. ``priority`` is Celery's
+        on Redis, 0 (served first, the default) to 9 (last): give interactive
+        renders 0 and nightly batches a higher number. Whatever the priority,
+        a job's later chunks step down behind other jobs' first ones, so a
+        short job never waits for a long one to finish rendering. Raises ``ValueError``
+        for bad arguments or params, before anything is enqueued.
+        """
+        options = RenderOptions(
+            fps=fps, video_mode=video_mode, video_quality=video_quality,
+            video_preset=video_preset, video_extra_ffmpeg_params=video_extra_ffmpeg_params,
+            savefig_params=savefig_params or {}, reuse_figure_object=reuse_figure_object,
+            plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
+            blit=blit,
+        )
+        return client.submit(self, output_file, param_by_frame, options, n_frames=n_frames,
+                             num_workers=num_workers, preload_factor=preload_factor,
+                             priority=priority, settings=settings or Settings.from_env())

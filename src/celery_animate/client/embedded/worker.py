@@ -1,0 +1,134 @@
+"""The embedded cluster's Celery worker, forked from the calling process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing.util
+import os
+import select
+import signal
+import time
+import traceback
+import warnings
+
+from celery.exceptions import SecurityWarning
+from celery.signals import after_setup_logger, worker_ready
+
+from celery_animate.client.embedded.process import die_with_parent
+from celery_animate.config import Settings
+from celery_animate.worker import state as worker_state
+from celery_animate.worker.app import app_for
+
+
+def drop_inherited_afterfork_hooks() -> None:
+    """Forget the after-fork hooks the caller's objects registered with multiprocessing.
+
+    kombu closes its connection pools in them, and blocks forever on a
+    connection that was waiting on Redis in the caller. The pool processes
+    forked from the embedded worker never use the caller's objects. This
+    touches ``multiprocessing.util._afterfork_registry`` (private; pinned by
+    ``tests/unit/test_quirks.py``).
+    """
+    multiprocessing.util._afterfork_registry.clear()
+
+
+def run_worker(settings: Settings, queue: str, concurrency: int, prewarm: list[tuple[str, bytes]],
+               loglevel: str, niceness: int, ready_fd: int) -> int:
+    """Body of a forked worker process: become a Celery worker of ``queue`` for ``settings``.
+
+    Its pool processes set up the ``prewarm`` animators at start. Writes one
+    byte to ``ready_fd`` once the worker consumes; returns its exit code.
+    """
+    os.setpgrp()  # Ctrl-C reaches the caller, which then stops us in order.
+    die_with_parent()
+    drop_inherited_afterfork_hooks()
+    if niceness:
+        os.nice(niceness)
+
+    # It runs as whoever runs the render, root included, on a private Redis.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+    worker_state.configure(settings, prewarm)
+    worker_ready.connect(lambda **_: os.write(ready_fd, b"1"), weak=False)
+    after_setup_logger.connect(lambda **_: _quiet_reported_failures(), weak=False)
+    # Celery prints its banner and shutdown notices to stdout; the caller's stdout is not ours.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    worker = app_for(settings).Worker(
+        pool="prefork", concurrency=concurrency, queues=[queue], loglevel=loglevel,
+        hostname=f"embedded-{queue}-{os.getpid()}@%h", quiet=True,
+        without_gossip=True, without_mingle=True, without_heartbeat=True,
+    )
+    worker.start()
+    return worker.exitcode or 0
+
+
+class _ReportedToCaller(logging.Filter):
+    """Drops Celery's log records of a failed task and of the chord it broke: the caller
+    raises RenderFailed with that traceback, and both share its terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "celery.app.trace":
+            return record.levelno < logging.ERROR
+        return not (record.name == "celery.backends.redis" and str(record.msg).startswith("Chord"))
+
+
+def _quiet_reported_failures() -> None:
+    for name in ("celery.app.trace", "celery.backends.redis"):
+        logging.getLogger(name).addFilter(_ReportedToCaller())
+
+
+class ForkedWorker:
+    """The worker process, made with a bare ``os.fork()``.
+
+    Not ``multiprocessing``, which would run the caller's after-fork hooks
+    (see :func:`drop_inherited_afterfork_hooks`) before our code could drop them.
+    """
+
+    def __init__(self, target, *args) -> None:
+        read_fd, write_fd = os.pipe()
+        self.exitcode: int | None = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child never returns into the caller's code
+            code = 1
+            try:
+                os.close(read_fd)
+                code = target(*args, write_fd)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._ready = os.fdopen(read_fd, "rb", buffering=0)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the worker is consuming; False if it exited or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            if select.select([self._ready], [], [], 0.05)[0]:
+                return self._ready.read(1) == b"1"
+        return False
+
+    def alive(self) -> bool:
+        if self.exitcode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.exitcode = os.waitstatus_to_exitcode(status)
+        return self.exitcode is None
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Kill the worker and its pool (they share a process group) and reap it.
+
+        The job is over or abandoned, and its Redis goes next, so there is
+        nothing a graceful shutdown would save.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.join(5)
+        self._ready.close()
+
+

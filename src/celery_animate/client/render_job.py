@@ -1,0 +1,104 @@
+""":class:`RenderJob`, the handle a client holds on a submitted render."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from celery_animate.config import Settings
+from celery_animate.connection import job_redis
+from celery_animate.errors import JobCancelled, RenderFailed
+from celery_animate.job import lifecycle
+from celery_animate.job.record import EndSignal, JobRecord
+from celery_animate.options import Progress, RenderResult
+from celery_animate.states import CANCELLED, DONE, FAILED
+
+
+class RenderJob:
+    """A submitted render. Cheap to create from an id: ``RenderJob(job_id)``.
+
+    ``progress()`` and ``wait()`` read the job's record in Redis, so they work
+    from any process that has the same ``CELERY_RESULT_BACKEND``. Raises
+    :class:`~celery_animate.errors.InvalidArgument` for an id that is not 32
+    lowercase hex digits.
+    """
+
+    def __init__(self, job_id: str, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self._record = JobRecord(job_redis(self.settings), job_id, self.settings.job_ttl)
+        self.id = self._record.job_id
+
+    def __repr__(self) -> str:
+        return f"RenderJob({self.id!r})"
+
+    def progress(self) -> Progress:
+        """Current state and counters. Raises :class:`JobNotFound` for an unknown id."""
+        return self._record.progress()
+
+    def stats(self) -> dict[str, float]:
+        """Where the time went: seconds per stage summed over workers (``setup``, ``render``,
+        ``store_put``, ``store_get``, ``wait_for_frames``, ``encode``), ``queue_wait`` (submit
+        to first chunk started), ``encoder_peak_rss_mb``."""
+        return self._record.stats()
+
+    def poster(self) -> bytes | None:
+        """The first frame as a PNG of at most 320 pixels a side, as soon as it is rendered (the
+        job still running); None before that, or once the job's record expired."""
+        return self._record.poster()
+
+    def wait(self, timeout: float | None = None, poll: float = 0.1) -> RenderResult:
+        """Block until the job ends; return its :class:`RenderResult`.
+
+        Reads the job's record every ``poll`` seconds, and at once when the job
+        ends (its end is published to those waiting). Raises
+        :class:`RenderFailed` (with the worker's exception type, message and
+        traceback), :class:`JobCancelled`, or ``TimeoutError`` after ``timeout``
+        seconds (the job keeps running).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._record.end_signal() as ended:
+            while not self._progress_through_blips(deadline).finished:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"job {self.id} still running after {timeout} s")
+                ended.sleep(poll if deadline is None else min(poll, deadline - time.monotonic()))
+        return self.result()
+
+    def end_signal(self) -> EndSignal:
+        """A subscription whose ``sleep(seconds)`` returns early when this job ends."""
+        return self._record.end_signal()
+
+    def _progress_through_blips(self, deadline: float | None) -> Progress:
+        """:meth:`progress`, waiting out up to 30 s of Redis being unreachable (a restart)."""
+        give_up = time.monotonic() + 30
+        while True:
+            try:
+                return self.progress()
+            except (redis.ConnectionError, redis.TimeoutError):
+                now = time.monotonic()
+                if now >= give_up or (deadline is not None and now >= deadline):
+                    raise
+                time.sleep(0.5)
+
+    def result(self) -> RenderResult:
+        """The result of a finished job; raises for a failed, cancelled or unfinished one."""
+        state, result, error = self._record.ending()
+        if state == DONE:
+            return RenderResult(**json.loads(result))
+        if state == FAILED:
+            info = json.loads(error) if error else {"type": "Unknown", "message": "", "traceback": ""}
+            raise RenderFailed(self.id, info["type"], info["message"], info["traceback"])
+        if state == CANCELLED:
+            raise JobCancelled(f"job {self.id} was cancelled")
+        raise RuntimeError(f"job {self.id} has not finished (state {state})")
+
+    def cancel(self) -> bool:
+        """Ask workers to stop this job; True if it was still running.
+
+        Chunks not yet started are skipped, running ones stop at their next
+        frame, and the job's frames are deleted; ``wait()`` then raises
+        :class:`JobCancelled`. False once the job ended, or once its video is
+        being moved into place (it then finishes).
+        """
+        return lifecycle.cancel(self._record)

@@ -1,0 +1,94 @@
+"""The job spec: everything a worker needs to render and encode a job, as it crosses the wire.
+
+It names what to render and how to encode it, never where workers keep
+frames or how they reach anything: those come from each worker's own
+settings. A spec read back from Redis is checked field by field, since
+whoever can write to that Redis can write a spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from celery_animate import wire
+from celery_animate.errors import InvalidArgument
+from celery_animate.options import RenderOptions, as_int
+
+#: Longest animator path and output path a spec may carry, in characters.
+MAX_PATH_CHARS = 4096
+#: Most encode segments one job may have, and the fewest frames in a segment of a segmented job.
+MAX_SEGMENTS, MIN_SEGMENT_FRAMES = 10_000, 8
+
+
+def plan_segments(n_frames: int, segment_frames: int) -> int:
+    """Frames per segment for a job of ``n_frames`` when segments hold at most ``segment_frames``:
+    the job cut into equal segments (the last may be shorter); ``n_frames`` itself for a short job."""
+    n_segments = min(MAX_SEGMENTS, -(-n_frames // max(MIN_SEGMENT_FRAMES, segment_frames)))
+    return -(-n_frames // n_segments)
+
+
+@dataclass
+class JobSpec:
+    """What to render (animator, frame count, chunking) and how to encode it (msgpack-able)."""
+
+    animator_path: str
+    animator_attrs: bytes
+    output: str
+    n_frames: int
+    n_chunks: int
+    options: RenderOptions
+    #: Frames per encode segment (see :func:`plan_segments`); 0 or ``n_frames`` for one segment.
+    segment_frames: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.segment_frames:
+            self.segment_frames = self.n_frames
+
+    @property
+    def n_segments(self) -> int:
+        return -(-self.n_frames // self.segment_frames)
+
+    def segment_range(self, segment: int) -> range:
+        """The frame indices of segment ``segment``."""
+        start = segment * self.segment_frames
+        return range(start, min(start + self.segment_frames, self.n_frames))
+
+    def pack(self) -> bytes:
+        return wire.packb(asdict(self))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> JobSpec:
+        """Read a packed spec; raises :class:`InvalidArgument` naming what is wrong with it."""
+        fields = wire.unpackb(data)
+        if not isinstance(fields, dict):
+            raise InvalidArgument("the job spec is not a map")
+        return cls.from_fields(fields)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> JobSpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(fields) != names:
+            unknown, missing = sorted(set(fields) - names), sorted(names - set(fields))
+            raise InvalidArgument(f"the job spec has unknown fields {unknown} or lacks {missing}")
+        for name in ("animator_path", "output"):
+            if not isinstance(fields[name], str) or not 0 < len(fields[name]) <= MAX_PATH_CHARS:
+                raise InvalidArgument(f"the job spec's {name} must be a non-empty str")
+        if not isinstance(fields["animator_attrs"], bytes):
+            raise InvalidArgument("the job spec's animator_attrs must be bytes")
+        n_frames = as_int(fields["n_frames"], "n_frames", minimum=1)
+        n_chunks = as_int(fields["n_chunks"], "n_chunks", minimum=1)
+        if n_chunks > n_frames:
+            raise InvalidArgument(f"the job spec has {n_chunks} chunks for {n_frames} frames")
+        segment_frames = as_int(fields["segment_frames"], "segment_frames", minimum=1)
+        too_many = -(-n_frames // segment_frames) > MAX_SEGMENTS
+        if segment_frames < min(MIN_SEGMENT_FRAMES, n_frames) or too_many:
+            raise InvalidArgument(f"the job spec's segments of {segment_frames} frames are too short: "
+                                  f"at least {MIN_SEGMENT_FRAMES} frames and {MAX_SEGMENTS} segments at most")
+        options = fields["options"]
+        option_names = {f.name for f in dataclasses.fields(RenderOptions)}
+        if not isinstance(options, dict) or not set(options) <= option_names:
+            raise InvalidArgument("the job spec's options are not RenderOptions")
+        return cls(fields["animator_path"], fields["animator_attrs"], fields["output"], n_frames,
+                   n_chunks, RenderOptions(**options), min(segment_frames, n_frames))

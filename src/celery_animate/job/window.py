@@ -1,0 +1,46 @@
+"""Backpressure: how far rendering may run ahead of encoding in a segmented job.
+
+Frames wait in the frame store from when a render task stores them until the
+segment they belong to is encoded and kept (then they are deleted). Render
+tasks whose frames lie too far past the first segment not yet encoded wait,
+by retrying themselves later, which gives their worker slot back.
+"""
+
+from __future__ import annotations
+
+from celery_animate.config import Settings
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
+
+#: Seconds without encoder progress after which render tasks stop waiting for the window.
+STALL_SECONDS = 30.0
+#: Seconds a render task that must wait waits before it asks again, per segment it is ahead of
+#: the window, and at most.
+PAUSE_SECONDS, MAX_PAUSE_SECONDS = 1.0, 30.0
+
+
+def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int) -> float:
+    """Seconds a render task whose lowest frame is ``first_frame`` should wait for the encoders
+    before it asks again; 0 when it may render now.
+
+    Frames may be stored up to ``settings.window_frames`` (at least one
+    segment) past the first segment not yet encoded. The chunk holding that
+    segment's first frame never waits, so rendering always reaches what the
+    encoders need next; and no chunk waits once encoders made no progress for
+    :data:`STALL_SECONDS` (none running, or all busy elsewhere), so a job
+    never hangs on the window. A job of one segment never waits: its frames
+    stay until its one encode is kept. Tasks far ahead wait longer (one
+    :data:`PAUSE_SECONDS` per segment), so a long job's waiting tasks do not
+    flood the broker.
+    """
+    window = max(settings.window_frames, spec.segment_frames)
+    if spec.n_segments == 1 or first_frame < window:  # inside the window, wherever it is now
+        return 0.0
+    end = record.first_unfinished_segment() * spec.segment_frames + window
+    if first_frame < end:
+        return 0.0
+    idle = record.seconds_since_encoding()
+    if idle is None or idle >= STALL_SECONDS:
+        return 0.0
+    ahead = (first_frame - end) // spec.segment_frames + 1
+    return min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * ahead)

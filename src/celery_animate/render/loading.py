@@ -1,0 +1,82 @@
+"""How an animator crosses the wire: its import path and its attributes, never its code.
+
+The client sends ``"module:QualName"`` and the instance attributes as msgpack;
+a worker checks the path against its allowlist *before* importing anything,
+then rebuilds the instance without calling ``__init__`` again.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from celery_animate import wire
+from celery_animate.errors import AnimatorNotAllowed, InvalidArgument
+from celery_animate.render.animator_base import AnimatorBase
+
+
+def animator_path(animator: AnimatorBase) -> str:
+    """``"module:QualName"`` of the animator's class, as workers will import it.
+
+    Raises :class:`InvalidArgument` for a class defined inside a function.
+    """
+    cls = type(animator)
+    if "<locals>" in cls.__qualname__:
+        raise InvalidArgument(
+            f"{cls.__qualname__} is defined inside a function; workers can only import classes "
+            "defined at the top level of a module: move it there"
+        )
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def pack_attrs(animator: AnimatorBase) -> bytes:
+    """The animator's instance attributes as msgpack; raises naming the first that cannot go."""
+    attrs = dict(vars(animator))
+    wire.check_packable(attrs, f"attribute of {type(animator).__qualname__}")
+    return wire.packb(attrs)
+
+
+def check_allowed(path: str, allowed: tuple[str, ...]) -> None:
+    """Refuse ``path`` unless its module starts with one of ``allowed`` (empty: all allowed)."""
+    if not allowed:
+        return
+    module = path.partition(":")[0]
+    if not any(module == prefix or module.startswith(prefix.rstrip(".") + ".") for prefix in allowed):
+        raise AnimatorNotAllowed(
+            f"animator {path!r} is not in CELERY_ANIMATE_ALLOWED_ANIMATORS ({', '.join(allowed)}); "
+            "add its module prefix there on the workers to allow it"
+        )
+
+
+def import_animator_class(path: str, allowed: tuple[str, ...] = ()) -> type[AnimatorBase]:
+    """Import the class ``module:QualName``, after checking the allowlist (before any import).
+
+    Raises :class:`AnimatorNotAllowed`, :class:`InvalidArgument` for a
+    malformed path or a class that is not an animator, and ``ImportError``.
+    """
+    if not isinstance(path, str):
+        raise InvalidArgument(f"animator path must be a str, got {type(path).__name__}")
+    check_allowed(path, allowed)
+    module_name, _, qualname = path.partition(":")
+    if not module_name or not qualname:
+        raise InvalidArgument(f"animator path {path!r} is not of the form 'package.module:ClassName'")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, AnimatorBase)):
+        raise InvalidArgument(f"{path} is not a subclass of celery_animate.Animator")
+    return obj
+
+
+def load_animator(path: str, attrs: bytes, allowed: tuple[str, ...] = ()) -> AnimatorBase:
+    """Rebuild the animator ``path`` from its packed instance attributes.
+
+    ``__init__`` is not called again: the attributes it set on the client are restored as they were.
+    """
+    cls = import_animator_class(path, allowed)
+    values = wire.unpackb(attrs)
+    if not isinstance(values, dict) or not all(isinstance(key, str) for key in values):
+        raise InvalidArgument(f"the attributes sent for {path} are not a dict of names")
+    animator = cls.__new__(cls)
+    animator.__dict__.update(values)
+    return animator

@@ -1,5 +1,0 @@
-"""The Celery tasks, one module per stage: render, encode, periodic renders, the encoder probe.
-
-:data:`celery_animate.celery_app.app` lists these modules in ``imports``, so a worker
-registers every task whatever queue it serves.
-"""

@@ -1,0 +1,144 @@
+"""What a worker process keeps between tasks: its settings, its prepared figures, its start-up hooks.
+
+Settings are read from the environment once per process (or given by the
+embedded cluster). Each process keeps a :class:`~celery_animate.render.frame_loop.FigureCache`,
+filled at process start for the animators named in ``CELERY_ANIMATE_PREWARM``
+(and, on the embedded cluster, the job's own animator). :func:`install_hooks`
+connects the Celery signals that do this; :func:`celery_animate.worker.app.create_app`
+calls it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import matplotlib
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+
+from celery_animate.config import Settings
+from celery_animate.connection import job_redis
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
+from celery_animate.job.watchdog import Watchdog
+from celery_animate.render.frame_loop import FigureCache
+from celery_animate.render.loading import import_animator_class, pack_attrs
+from celery_animate.stores import FrameStore, open_frame_store
+
+logger = logging.getLogger(__name__)
+
+#: Figures set up in this process; survives across tasks, never across processes.
+FIGURES = FigureCache()
+
+#: ``(path, packed attrs)`` of animators to set up at process start, on top of
+#: ``CELERY_ANIMATE_PREWARM``; the embedded cluster fills it before forking.
+PREWARM: list[tuple[str, bytes]] = []
+
+_settings: Settings | None = None
+_store: FrameStore | None = None
+
+
+def settings() -> Settings:
+    """This worker's settings: the environment's, unless :func:`configure` set others."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def configure(worker_settings: Settings, prewarm: list[tuple[str, bytes]]) -> None:
+    """Use ``worker_settings`` and pre-warm ``prewarm`` in this worker (for the embedded cluster)."""
+    global _settings, _store
+    _settings, _store = worker_settings, None
+    PREWARM[:] = prewarm
+
+
+def job_record(job_id: str) -> JobRecord:
+    """The record of ``job_id``; raises ``InvalidArgument`` for an id that is not one."""
+    current = settings()
+    return JobRecord(job_redis(current), job_id, current.job_ttl)
+
+
+def frame_store() -> FrameStore:
+    """The frame store this worker's own settings name (``CELERY_ANIMATE_FRAME_STORE``)."""
+    global _store
+    if _store is None:
+        _store = open_frame_store(settings())
+    return _store
+
+
+@functools.lru_cache(maxsize=16)
+def job_spec(job_id: str) -> JobSpec:
+    # A job's spec never changes once written, so one read per process is enough.
+    return job_record(job_id).spec()
+
+
+#: Whether this worker consumes the render queue; one that only encodes never sets up a figure.
+_renders = True
+
+
+def _on_worker_init(sender: object = None, **_: object) -> None:
+    """In the worker's main process, before its pool starts: note its queues, warn about settings."""
+    global _renders
+    current = settings()
+    consumed = getattr(getattr(getattr(getattr(sender, "app", None), "amqp", None), "queues", None),
+                       "consume_from", None)
+    if consumed:
+        _renders = current.render_queue in consumed
+    if current.embedded:
+        return
+    if not current.allowed_animators:
+        logger.warning(
+            "CELERY_ANIMATE_ALLOWED_ANIMATORS is not set: this worker will import any animator "
+            "class a message names. Set it to your animators' module prefixes in production."
+        )
+    if not current.output_root:
+        logger.warning(
+            "CELERY_ANIMATE_OUTPUT_ROOT is not set: clients can have this worker write videos "
+            "anywhere it can write. Set it to the directory videos belong in."
+        )
+
+
+def _prepare_process(**_: object) -> None:
+    """At pool-process start: draw with Agg, and (in a worker that renders) run ``setup()`` once
+    for each animator to pre-warm."""
+    matplotlib.use("Agg")
+    if not _renders:
+        return
+    current = settings()
+    targets = list(PREWARM)
+    for path in current.prewarm:
+        try:
+            targets.append((path, pack_attrs(import_animator_class(path, current.allowed_animators)())))
+        except Exception:
+            logger.exception("cannot pre-warm %s: it does not import or instantiate", path)
+    for path, attrs in targets:
+        try:
+            FIGURES.get(path, attrs, current.allowed_animators, pin=True)
+        except Exception:
+            logger.exception("could not pre-warm animator %s; it will be set up on first use", path)
+
+
+_watchdog: Watchdog | None = None
+
+
+def _start_watchdog(sender: object = None, **_: object) -> None:
+    """In the worker's main process, once it consumes (``sender`` is its consumer): fail jobs
+    that stopped progressing, send again what the broker lost of them."""
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = Watchdog(settings(), frame_store(), getattr(sender, "app", None))
+        _watchdog.start()
+
+
+def _stop_watchdog(**_: object) -> None:
+    if _watchdog is not None:
+        _watchdog.stop()
+
+
+def install_hooks() -> None:
+    """Connect the worker start-up hooks (idempotent: Celery dedupes by ``dispatch_uid``)."""
+    worker_init.connect(_on_worker_init, dispatch_uid="celery_animate.init", weak=False)
+    worker_process_init.connect(_prepare_process, dispatch_uid="celery_animate.prepare", weak=False)
+    worker_ready.connect(_start_watchdog, dispatch_uid="celery_animate.job.watchdog", weak=False)
+    worker_shutdown.connect(_stop_watchdog, dispatch_uid="celery_animate.job.watchdog", weak=False)

@@ -1,0 +1,289 @@
+"""Segmented encoding: a long job's video is encoded in segments by several encoders at once.
+
+Each segment (``spec.segment_range(k)``) is encoded by its own
+``encode_segment`` task, which the render task that stores the segment's
+last frame sends. So an encode process is only ever held while it encodes,
+and other jobs' encodes get it between segments. (Segment tasks sent before
+their frames were all rendered, as a stranger might, retry themselves later.)
+The segment goes into a hidden file beside the output; once that file is
+complete and flushed the segment is marked finished and its frames leave
+the frame store, which is what bounds the store. The chord's callback
+(``encode_video``) then encodes whatever segment nobody did, joins them by
+stream copy and publishes the video (:func:`encode_segmented`). The render
+side's half of the bound is :func:`celery_animate.job.window.pause`.
+
+Every segment uses the job's one encoder: the first segment to start
+records the codec it will use, and a worker that would use another fails
+the job rather than make a video that cannot be joined.
+
+A segment task gives its encode process up to another job whose encoder
+waits ahead of it in the queue (a short job submitted beside a long one),
+while less than half its segment is encoded: it stops, drops its partial
+file and sends itself again, at most :data:`MAX_YIELDS` times per segment.
+A short job then waits for a few frames of the long job's encode, not for
+a whole segment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import redis
+from celery import shared_task
+
+from celery_animate.config import Settings
+from celery_animate.connection import REDIS_SCHEMES, redis_client
+from celery_animate.encode.contention import other_job_waiting
+from celery_animate.encode.encoder import encode_frames, publish_segments
+from celery_animate.encode.lease import EncodeLease
+from celery_animate.encode.pvio_adapter import LIBX264, planned_codec
+from celery_animate.encode.stored_frames import StoredFrames
+from celery_animate.encode.waiter import EncodeAbandoned, FrameWaiter, progress_reporter
+from celery_animate.errors import ConfigurationError, EncodeIncomplete, InvalidArgument, WorkerLost
+from celery_animate.frames import unpack_frame
+from celery_animate.job import lifecycle
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
+from celery_animate.paths import output_path, remove_partials, remove_segments, segment_path
+from celery_animate.states import TERMINAL_STATES
+from celery_animate.stores import FrameStore
+from celery_animate.worker import state as worker_state
+from celery_animate.worker.app import SEGMENT_TASK
+from celery_animate.worker.tasks.render import REDIS_BLIPS, redis_backoff
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a segment task whose frames are not all rendered waits before it looks again, per
+#: segment it is past the first unfinished one, and at most.
+PAUSE_SECONDS, MAX_PAUSE_SECONDS = 1.0, 30.0
+#: Seconds the chord's callback waits, in its process, for the segments other encoders are on
+#: (asking every JOIN_WAIT_STEP seconds); then seconds before its retry looks again.
+JOIN_WAIT_SECONDS, JOIN_WAIT_STEP, JOIN_POLL_SECONDS = 0.5, 0.02, 0.25
+#: Times one segment's encode gives its process up to another job, at most: beyond that it
+#: keeps it, so that neither a stream of short jobs nor forged messages starve a long one.
+MAX_YIELDS = 2
+
+
+class SegmentYielded(BaseException):
+    """A segment's encode stopped to let another job's encoder have its process.
+
+    A ``BaseException`` for the reason :class:`EncodeAbandoned` is one: pvio
+    must not answer it by encoding again with libx264.
+    """
+
+
+class SegmentNotReady(Exception):
+    """Segment encoding cannot go on in this slot now: try again later (countdown, seconds)."""
+
+    def __init__(self, countdown: float):
+        super().__init__(countdown)
+        self.countdown = countdown
+
+
+def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Settings,
+               first_frame: int) -> str:
+    """The codec every segment of the job uses: recorded by the first segment to start."""
+    payload = store.get_many(record.job_id, [first_frame])[0]
+    if payload is None:
+        raise SegmentNotReady(1.0)
+    height, width = unpack_frame(payload, settings.max_frame_pixels).shape[:2]
+    mine = planned_codec(spec.options.video_mode, height, width)
+    recorded = record.claim_codec(mine)
+    if recorded is None:
+        raise EncodeAbandoned("the job's record is gone")
+    if recorded != mine:
+        raise ConfigurationError(
+            f"this job's segments are encoded with {recorded}, but this encode worker would use "
+            f"{mine}: segments of one video must share an encoder. Run the encode workers of "
+            "queue on the same kind of machine, or submit with video_mode='cpu'")
+    return recorded
+
+
+def yielding_reporter(report: Callable[[int], None], record: JobRecord, broker: redis.Redis,
+                      queue: str, segment: int, priority: int, n_frames: int
+                      ) -> Callable[[int], None]:
+    """``report``, which also raises :class:`SegmentYielded` while fewer than half of the
+    segment's ``n_frames`` are encoded if another job's encoder waits ahead of ``priority`` in
+    the encode ``queue`` on ``broker``, at most :data:`MAX_YIELDS` times per segment."""
+    kept = False  # this segment has given way enough: stop looking
+
+    def encoded(n: int) -> None:
+        nonlocal kept
+        report(n)
+        if kept or 2 * n >= n_frames or not other_job_waiting(broker, queue, priority,
+                                                               record.job_id):
+            return
+        if record.count_yield(segment) > MAX_YIELDS:
+            kept = True
+            return
+        raise SegmentYielded(segment)
+    return encoded
+
+
+def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
+                       segment: int, when_rendered: bool, priority: int | None = None) -> bool:
+    """Encode segment ``segment`` into its file and drop its frames; False if someone else holds
+    it. With ``when_rendered``, raises :class:`SegmentNotReady` unless every frame of the segment
+    is in the store (the chord's callback knows they are all rendered). With the ``priority``
+    of its task, raises :class:`SegmentYielded` when it gives way to another job (see
+    :func:`yielding_reporter`)."""
+    frames = spec.segment_range(segment)
+    if when_rendered and not store.has_all(record.job_id, frames.stop, start=frames.start):
+        ahead = segment - record.first_unfinished_segment()
+        raise SegmentNotReady(min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * max(1, ahead)))
+    part = f":seg{segment}"
+    lease = EncodeLease(record, part=part)
+    if not lease.acquire():
+        return False
+    output = output_path(spec.output, settings)
+    target = segment_path(output, record.job_id, segment)
+    try:
+        record.note_encoding()
+        deaths = record.begin_encode_attempt(lease.generation, part)
+        if deaths >= settings.max_deliveries:
+            raise WorkerLost(f"the encoder's process died {deaths} times while encoding segment "
+                             f"{segment} (frames {frames.start}-{frames.stop - 1}): see the encode "
+                             "workers' logs")
+        remove_partials(target, record.job_id, below_generation=lease.generation)
+        codec = _job_codec(record, spec, store, settings, frames.start)
+        options = replace(spec.options, video_mode="cpu" if codec == LIBX264 else "gpu")
+        waiter = FrameWaiter(record, store, frames.stop, lease.check, stall_after=None,
+                             first=frames.start)
+        stored = StoredFrames(store, record.job_id, frames.stop, wait=waiter,
+                              max_pixels=settings.max_frame_pixels, first=frames.start)
+        # A segment's frames count once it is kept (finish_segment); meanwhile only note progress.
+        reporter = progress_reporter(record, lambda n: record.note_encoding())
+        broker_url = settings.broker_url or ""
+        # Priority 0 is served first: nothing can be waiting ahead of it.
+        if priority and broker_url.startswith(REDIS_SCHEMES):
+            reporter = yielding_reporter(reporter, record, redis_client(broker_url),
+                                         settings.encode_queue, segment, priority, len(frames))
+        result = encode_frames(stored, target, options, reporter, record.job_id, lease.generation,
+                               before_publish=lease.check)
+        if result.encoder != codec:  # pvio fell back from NVENC: the segments would not join
+            target.unlink(missing_ok=True)
+            raise EncodeIncomplete(f"segment {segment} fell back from {codec} to {result.encoder}; "
+                                   "see the encode worker's log, or submit with video_mode='cpu'")
+        if record.finish_segment(segment, len(frames)):
+            lifecycle.discard_frames(store, record.job_id, frames)
+        record.add_seconds({"encode": result.encode_seconds})
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            record.end_encode_attempt(part)
+        lease.release()
+    return True
+
+
+def encode_segmented(record: JobRecord, spec: JobSpec, lease: EncodeLease) -> dict:
+    """The chord's callback for a segmented job, holding the job's lease: every frame is rendered.
+    Encode the segments nobody encoded, wait for those being encoded, join, publish."""
+    settings = worker_state.settings()
+    store = worker_state.frame_store()
+    output = output_path(spec.output, settings)
+    deadline = time.monotonic() + JOIN_WAIT_SECONDS
+    for segment, finished in enumerate(record.finished_segments(spec.n_segments)):
+        if finished or encode_one_segment(record, spec, settings, store, segment,
+                                          when_rendered=False):
+            continue
+        # Another encoder is on it: most often the last segment, which the chord's callback
+        # overtakes when there are two or more encode processes, and which has a fraction of a
+        # second left. Wait a moment, then give the process back and look again soon. (Retrying
+        # after 2 s, a 32-process fleet's 9 s job waited 2 s for a segment encoded in 0.1 s.)
+        if not _finished_by(record, segment, deadline):
+            raise SegmentNotReady(JOIN_POLL_SECONDS)
+    remove_partials(output, record.job_id, below_generation=lease.generation)
+    segments = [segment_path(output, record.job_id, k) for k in range(spec.n_segments)]
+    for segment, path in enumerate(segments):
+        if not path.is_file():
+            raise EncodeIncomplete(
+                f"segment {segment} of the video was encoded but its file {path} is not on this "
+                "machine: every encode worker of a queue must see the same output directory "
+                "(a shared volume), or give jobs one segment (CELERY_ANIMATE_SEGMENT_FRAMES)")
+    result = publish_segments(segments, output, spec.options, record.field("codec") or LIBX264,
+                              record.job_id, lease.generation, before_publish=lease.commit)
+    record.add_seconds({"join": result.encode_seconds})
+    record.set_stat("encoder_peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    lifecycle.finish(record, result)
+    return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder,
+            "segments": spec.n_segments}
+
+
+def _finished_by(record: JobRecord, segment: int, deadline: float) -> bool:
+    """Whether ``segment`` is encoded and kept by ``deadline`` (``time.monotonic()``), asking every
+    :data:`JOIN_WAIT_STEP` seconds."""
+    while not record.finished_segments(segment + 1)[segment]:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(JOIN_WAIT_STEP)
+    return True
+
+
+def end_segments(record: JobRecord, spec: JobSpec) -> None:
+    """The job ended: delete its frames, staged params and segment files."""
+    settings = worker_state.settings()
+    lifecycle.cleanup(record, spec, worker_state.frame_store())
+    with contextlib.suppress(InvalidArgument):  # an output path this worker refuses has no files
+        remove_segments(output_path(spec.output, settings), record.job_id)
+
+
+def _encode_segment_task(task, record: JobRecord, segment: int) -> dict:
+    state = record.state()
+    if state is None:
+        return {"skipped": "unknown job"}
+    try:
+        spec = worker_state.job_spec(record.job_id)
+        if type(segment) is not int or not 0 <= segment < spec.n_segments:
+            raise InvalidArgument(f"segment {segment!r} does not exist: the job has {spec.n_segments}")
+    except InvalidArgument as exc:
+        lifecycle.fail(record, exc)
+        raise
+    if state in TERMINAL_STATES:
+        end_segments(record, spec)
+        return {"skipped": state}
+    if record.finished_segments(spec.n_segments)[segment]:
+        return {"skipped": f"segment {segment} is encoded"}
+    settings = worker_state.settings()
+    try:
+        priority = task.request.delivery_info.get("priority")
+        if not encode_one_segment(record, spec, settings, worker_state.frame_store(), segment,
+                                  when_rendered=True,
+                                  priority=priority if type(priority) is int else None):
+            return {"skipped": f"another encoder has segment {segment}"}
+    except SegmentNotReady as wait:
+        raise task.retry(countdown=wait.countdown) from None
+    except SegmentYielded:
+        logger.info("segment %d of job %s gave its encode process to another job's encoder",
+                    segment, record.job_id)
+        raise task.retry(countdown=0) from None
+    except EncodeAbandoned as reason:
+        if record.state() in TERMINAL_STATES or record.state() is None:
+            end_segments(record, spec)
+            return {"skipped": str(reason)}
+        raise task.retry(countdown=PAUSE_SECONDS) from None  # lost its lease: look again later
+    except REDIS_BLIPS:
+        raise
+    except Exception as exc:
+        lifecycle.fail(record, exc)
+        end_segments(record, spec)
+        raise
+    return {"segment": segment}
+
+
+@shared_task(name=SEGMENT_TASK, bind=True, max_retries=None)
+def encode_segment(self, job_id: str, segment: int) -> dict:
+    """Encode segment ``segment`` of ``job_id`` once its frames are rendered, then drop them.
+
+    Until then it retries itself later, holding no worker slot. Safe to run
+    again: a finished segment is left alone. Fails the job on an encoder
+    that differs from the job's.
+    """
+    record = worker_state.job_record(job_id)
+    try:
+        return _encode_segment_task(self, record, segment)
+    except REDIS_BLIPS as exc:
+        raise self.retry(exc=exc, countdown=redis_backoff(self)) from exc
