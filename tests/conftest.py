@@ -6,14 +6,18 @@ started on a free loopback port with its own password, and stopped at the end.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import subprocess
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
-from workers import cluster_env, start_worker, stop, wait_for_workers
+from workers import SPLIT, PrivateCluster, WorkerSpec, private_cluster
 
 from celery_animate import Settings
 from celery_animate.client.embedded.redis_server import RedisServer
@@ -31,30 +35,39 @@ class Cluster:
     settings: Settings
     env: dict[str, str]
     setup_log: Path
-    logs: list[Path]
+    logs: list[Path]  # the render worker's, then the encode worker's
+    private: PrivateCluster
 
 
 @pytest.fixture
 def extra_workers(cluster, tmp_path):
     """Start more workers on the test Redis: ``extra_workers(queue, name, **env)``; stopped after the test.
 
-    ``args`` passes more `celery worker` options.
+    ``args`` passes more `celery worker` options. The worker's log is ``tmp_path / f"{name}.log"``,
+    also its ``log`` attribute.
     """
-    started: list[subprocess.Popen] = []
+    # The session cluster's server and environment, with this test's logs and processes.
+    workers = dataclasses.replace(cluster.private, logs={}, processes={}, log_dir=tmp_path)
 
     def start(queue: str, name: str, concurrency: int = 1, args: tuple[str, ...] = (),
               **env: str) -> subprocess.Popen:
-        log = tmp_path / f"{name}.log"
-        worker = start_worker({**cluster.env, "CA_TEST_SETUP_LOG": "", **env}, queue, concurrency,
-                              name, log, args)
-        started.append(worker)
-        worker.log = log  # type: ignore[attr-defined]
-        wait_for_workers(cluster.settings, [name])
+        worker = workers.start(WorkerSpec(queue, name, concurrency, {"CA_TEST_SETUP_LOG": "", **env}, args))
+        worker.log = workers.logs[name]  # type: ignore[attr-defined]
         return worker
 
     yield start
-    for worker in started:
-        stop(worker)
+    workers.stop_all()
+
+
+@pytest.fixture
+def make_cluster(tmp_path) -> Iterator[Callable[..., PrivateCluster]]:
+    """``make_cluster(workers=SPLIT, **options)``: :func:`workers.private_cluster` with its logs in
+    ``tmp_path``, for a test that needs a Redis and workers of its own; all stopped after the test."""
+    with contextlib.ExitStack() as stack:
+        def make(workers: Sequence[WorkerSpec] = SPLIT, **options: Any) -> PrivateCluster:
+            return stack.enter_context(private_cluster(tmp_path, workers, **options))
+
+        yield make
 
 
 @pytest.fixture(scope="session")
@@ -69,20 +82,12 @@ def cluster(redis_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cluster")
     setup_log = tmp / "setup-log"
     setup_log.mkdir()
-    env = cluster_env(redis_server.url, CA_TEST_SETUP_LOG=str(setup_log),
-                      CELERY_ANIMATE_PREWARM="animators:BarCode",
-                      CELERY_ANIMATE_ALLOWED_ANIMATORS="animators,examples",
-                      CA_TEST_EVIL_MARKER=str(tmp / "evil-module-imported"))
-    logs = [tmp / "render.log", tmp / "encode.log"]
-    workers = [start_worker(env, "render", 2, "render", logs[0]),
-               start_worker(env, "gpu", 1, "encode", logs[1])]
-    settings = Settings.from_env(env)
-    try:
-        wait_for_workers(settings, ["render", "encode"])
-        yield Cluster(settings, env, setup_log, logs)
-    finally:
-        for worker in workers:
-            stop(worker)
+    env = {"CA_TEST_SETUP_LOG": str(setup_log), "CELERY_ANIMATE_PREWARM": "animators:BarCode",
+           "CELERY_ANIMATE_ALLOWED_ANIMATORS": "animators,examples",
+           "CA_TEST_EVIL_MARKER": str(tmp / "evil-module-imported")}
+    with private_cluster(tmp, SPLIT, env=env, server=redis_server) as private:
+        yield Cluster(private.settings, private.env, setup_log,
+                      [private.logs[spec.name] for spec in SPLIT], private)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def plain_env():
 
 
 def cli(*args):
-    return [sys.executable, "-m", "celery_animate.cli.main", *args]
+    return [sys.executable, "-m", "celery_animate.cli", *args]
 
 
 def test_main_module_script_on_the_embedded_cluster(tmp_path):
@@ -81,3 +81,79 @@ def test_submit_status_wait_against_the_cluster(cluster, tmp_path):
     status = run(cli("status", job_id), env=cluster.env)
     assert status.stdout.strip() == "done rendered 10/10 encoded 10/10"
     assert_video(out, serial_frames(BarCode(), frame_params))
+
+
+WAVE = "examples/wave.py:WaveAnimation"
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """Run ``main()`` here, with no cluster configured, from the repository root; return
+    ``(status, stderr)``. Nothing these calls do gets as far as starting one."""
+    from celery_animate.cli import main
+
+    for name in [k for k in os.environ if k.startswith("CELERY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(ROOT)
+
+    def call(*args):
+        return main(list(args))
+
+    return call
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--frames", "0"), "--frames must be a positive int"),
+    (("--frames", "-3"), "--frames must be a positive int"),
+    (("--frames", "2", "--fps", "0"), "fps must be a positive number"),
+    (("--frames", "2", "--fps", "-30"), "fps must be a positive number"),
+    (("--frames", "2", "--fps", "nan"), "fps must be a positive number"),
+    (("--frames", "2", "--workers", "0"), "num_workers must be a positive int"),
+    (("--frames", "2", "--quality", "60"), "video_quality must be an int from 0"),
+    (("--frames", "2", "--preset", "Slow Please"), "video_preset must be"),
+    (("--frames", "2", "--init", "{oops"), "--init is not valid JSON"),
+    (("--frames", "2", "--init", "[1, 2]"), "--init must be a JSON object"),
+    (("--params", "no/such/params.json"), "--params no/such/params.json: no such file"),
+])
+@pytest.mark.parametrize("command", ["render", "submit"])
+def test_bad_render_arguments_are_named_before_anything_runs(in_process, capsys, tmp_path, command, args,
+                                                             words):
+    out = tmp_path / "never.mp4"
+    assert in_process(command, WAVE, "-o", str(out), *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("celery-animate: error: ") and "\n" not in err and words in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    ("[]", "param_by_frame is empty: give at least one frame's params"),
+    ('{"y": 1}', "must hold a list with one entry per frame, not a dict"),
+    ("[1, 2", "cannot be read"),
+])
+def test_a_bad_params_file_is_named(in_process, capsys, tmp_path, content, words):
+    params = tmp_path / "params.json"
+    params.write_text(content)
+    out = tmp_path / "never.mp4"
+    assert in_process("render", WAVE, "-o", str(out), "--params", str(params), "--workers", "1") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("celery-animate: error: ") and words in err, err
+    assert not out.exists()
+
+
+def test_a_missing_animator_file_is_named(in_process, capsys, tmp_path):
+    assert in_process("render", "examples/nope.py:Wave", "-o", str(tmp_path / "x.mp4"),
+                      "--frames", "2") == 2
+    assert capsys.readouterr().err.strip() == "celery-animate: error: no such file: examples/nope.py"
+
+
+@pytest.mark.parametrize("args, words", [
+    (("jobs", "--limit", "0"), "argument --limit: must be at least 1, got 0"),
+    (("jobs", "--limit", "many"), "argument --limit: 'many' is not a whole number"),
+    (("wait", "0" * 32, "--timeout", "-1"), "argument --timeout: must be 0 or more seconds"),
+    (("wait", "0" * 32, "--timeout", "soon"), "argument --timeout: 'soon' is not a number of seconds"),
+])
+def test_bad_numbers_are_refused_by_the_parser(in_process, capsys, args, words):
+    with pytest.raises(SystemExit) as info:
+        in_process(*args)
+    assert info.value.code == 2
+    assert words in capsys.readouterr().err

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from celery_animate.cli.main import build_parser
+from celery_animate.cli.parser import build_parser
 
 ROOT = Path(__file__).parent.parent
 

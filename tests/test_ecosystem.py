@@ -21,7 +21,7 @@ pytestmark = pytest.mark.cluster
 
 
 def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "celery_animate.cli.main", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "celery_animate.cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -11,10 +11,8 @@ import time
 from dataclasses import replace
 
 import pytest
-import redis
 from animators import HD, BarCode, DiesAt, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
-from workers import private_cluster
 
 from celery_animate import DiskFull, JobCancelled, JobNotFound, RenderFailed
 from celery_animate.worker.app import app_for
@@ -206,17 +204,18 @@ def test_the_watchdog_fails_a_job_whose_tasks_vanished(use_cluster, extra_worker
     assert not (tmp_path / "void.mp4").exists()
 
 
-def test_redis_restarted_mid_job(tmp_path):
+def test_redis_restarted_mid_job(make_cluster, tmp_path):
     """A Redis without persistence restarts: the job's record and queues are gone. The client
     is told so, nothing is recreated, and the same workers serve the next job."""
-    with private_cluster(tmp_path, "restart") as (server, settings):
-        job = Slow(0.2).submit(tmp_path / "lost.mp4", bar_params(20), fps=5, settings=settings)
-        wait_until(lambda: job.progress().rendered >= 2, message="rendering to start")
-        server.restart()
-        with pytest.raises(JobNotFound, match="Redis lost it"):
-            job.wait(timeout=60)
-        time.sleep(5)  # chunks that were running retry, report, poll: nothing comes back
-        client = redis.Redis.from_url(server.url)
-        assert client.keys(f"celery_animate:*{job.id}*") == []
-        assert not (tmp_path / "lost.mp4").exists()
-        serves_next_job(settings, tmp_path)  # the workers reconnected by themselves
+    cluster = make_cluster()  # a Redis of its own to restart
+    settings = cluster.settings
+    job = Slow(0.2).submit(tmp_path / "lost.mp4", bar_params(20), fps=5, settings=settings)
+    wait_until(lambda: job.progress().rendered >= 2, message="rendering to start")
+    cluster.server.restart()
+    with pytest.raises(JobNotFound, match="Redis lost it"):
+        job.wait(timeout=60)
+    time.sleep(5)  # chunks that were running retry, report, poll: nothing comes back
+    client = cluster.redis()
+    assert client.keys(f"celery_animate:*{job.id}*") == []
+    assert not (tmp_path / "lost.mp4").exists()
+    serves_next_job(settings, tmp_path)  # the workers reconnected by themselves

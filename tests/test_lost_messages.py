@@ -14,10 +14,8 @@ import pytest
 import redis
 from animators import BarCode, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
-from workers import ROOT, cluster_env, start_worker, stop, wait_for_workers
+from workers import ROOT, WorkerSpec
 
-from celery_animate import Settings
-from celery_animate.client.embedded.redis_server import RedisServer
 from celery_animate.job.broker_layout import priority_lists
 
 pytestmark = pytest.mark.cluster
@@ -25,24 +23,6 @@ pytestmark = pytest.mark.cluster
 #: A worker vanished with a message gives it back after 2 s; lost messages are looked for after
 #: 5 s without progress (recovery.lost_after).
 VISIBILITY = {"CELERY_ANIMATE_VISIBILITY_TIMEOUT": "2"}
-
-
-@pytest.fixture
-def broker_and_env(tmp_path):
-    with RedisServer() as server:
-        env = cluster_env(server.url, **VISIBILITY)
-        workers = []
-
-        def start(queue: str, name: str, concurrency: int = 1):
-            worker = start_worker(env, queue, concurrency, name, tmp_path / f"{name}.log")
-            workers.append(worker)
-            wait_for_workers(Settings.from_env(env), [name])
-
-        try:
-            yield redis.Redis.from_url(server.url), env, start
-        finally:
-            for worker in workers:
-                stop(worker)
 
 
 def take_next(broker: redis.Redis, queue: str) -> bytes:
@@ -63,11 +43,10 @@ def queued(broker: redis.Redis, queue: str) -> int:
 
 
 @pytest.mark.parametrize("loss", ["one chunk taken by a dying worker", "render queue purged"])
-def test_render_messages_lost_mid_job_are_sent_again(broker_and_env, tmp_path, loss):
-    broker, env, start = broker_and_env
-    start("render", "render", 1)
-    start("gpu", "encoder", 1)
-    settings = Settings.from_env(env)
+def test_render_messages_lost_mid_job_are_sent_again(make_cluster, tmp_path, loss):
+    cluster = make_cluster([WorkerSpec("render", "render", 1), WorkerSpec("gpu", "encoder", 1)],
+                           env=VISIBILITY)
+    broker, env, settings = cluster.redis(), cluster.env, cluster.settings
     params = bar_params(24)
     job = Slow(0.1).submit(tmp_path / "lost.mp4", params, fps=10, num_workers=1, preload_factor=12,
                            settings=settings)  # 12 chunks of 2 frames, one render process
@@ -81,22 +60,22 @@ def test_render_messages_lost_mid_job_are_sent_again(broker_and_env, tmp_path, l
     result = job.wait(timeout=120)
     assert result.n_frames == 24
     assert_video(tmp_path / "lost.mp4", serial_frames(BarCode(), params))
-    logs = "".join(path.read_text(errors="replace") for path in tmp_path.glob("*.log"))
+    logs = "".join(path.read_text(errors="replace") for path in cluster.logs.values())
     assert "lost from the broker, sent again (round 1 of at most 3)" in logs
 
 
-def test_an_encode_callback_lost_before_any_encoder_took_it_is_sent_again(broker_and_env, tmp_path):
-    broker, env, start = broker_and_env
-    start("render", "render", 2)  # no encoder yet: the encode messages wait in the queue
-    settings = Settings.from_env(env)
+def test_an_encode_callback_lost_before_any_encoder_took_it_is_sent_again(make_cluster, tmp_path):
+    # No encoder yet: the encode messages wait in the queue.
+    cluster = make_cluster([WorkerSpec("render", "render", 2)], env=VISIBILITY)
+    broker, env, settings = cluster.redis(), cluster.env, cluster.settings
     params = bar_params(12)
     job = BarCode().submit(tmp_path / "lost.mp4", params, fps=10, num_workers=2, settings=settings)
     wait_until(lambda: job.progress().state == "encoding" and queued(broker, "gpu") == 2,
                message="every frame rendered, the stream encoder and the chord's callback queued")
     purge(env, "gpu")  # both of the job's encoders are lost
-    start("gpu", "encoder", 1)
+    cluster.start(WorkerSpec("gpu", "encoder", 1))
     result = job.wait(timeout=120)
     assert result.n_frames == 12
     assert_video(tmp_path / "lost.mp4", serial_frames(BarCode(), params))
-    logs = "".join(path.read_text(errors="replace") for path in tmp_path.glob("*.log"))
+    logs = "".join(path.read_text(errors="replace") for path in cluster.logs.values())
     assert "the encode callback, lost from the broker, sent again" in logs

@@ -1,20 +1,22 @@
 """What the broker lets in: no pickle, no unlisted imports, private embedded Redis, TLS, output roots."""
 
+import contextlib
 import os
 import shutil
 import subprocess
 import time
 import uuid
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 import redis
 from animators import BarCode, bar_params
 from helpers import assert_video, serial_frames
-from workers import cluster_env, start_worker, stop, wait_for_workers
+from workers import WorkerSpec, private_cluster
 
-from celery_animate import AnimatorNotAllowed, ConfigurationError, RenderFailed, RenderJob, Settings
+from celery_animate import AnimatorNotAllowed, ConfigurationError, RenderFailed, RenderJob
 from celery_animate.client.embedded.redis_server import RedisServer, free_port
 from celery_animate.connection import job_redis
 from celery_animate.job import lifecycle
@@ -117,8 +119,17 @@ def test_output_paths(use_cluster, tmp_path, monkeypatch):
             BarCode().submit(escape, [1], fps=1)
 
 
-def _tls_redis(tmp_path):
-    """A TLS-only redis-server with a password, and the CA that signed its certificate."""
+@dataclass(frozen=True)
+class TLSRedis:
+    """What :func:`workers.private_cluster` needs of a server: its URL."""
+
+    url: str
+
+
+@contextlib.contextmanager
+def _tls_redis(tmp_path: Path) -> Iterator[TLSRedis]:
+    """A TLS-only redis-server with a password, answering, and trusting the CA that signed its
+    certificate; stopped on exit. ``redis.ConnectionError`` if it does not answer within 10 s."""
     def ssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
 
@@ -138,14 +149,6 @@ def _tls_redis(tmp_path):
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = (f"rediss://:{password}@127.0.0.1:{port}/0?ssl_cert_reqs=required"
            f"&ssl_ca_certs={tmp_path / 'ca.crt'}")
-    return server, url
-
-
-@pytest.mark.skipif(not shutil.which("redis-server") or not shutil.which("openssl"),
-                    reason="needs redis-server built with TLS and openssl")
-def test_rediss_broker_with_password(tmp_path):
-    server, url = _tls_redis(tmp_path)
-    worker = None
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -156,20 +159,22 @@ def test_rediss_broker_with_password(tmp_path):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        env = cluster_env(url)
-        worker = start_worker(env, "render,gpu", 1, "tls", tmp_path / "tls.log")
-        settings = Settings.from_env(env)
-        wait_for_workers(settings, ["tls"])
-        params = bar_params(5)
-        job = BarCode().submit(tmp_path / "tls.mp4", params, fps=5, video_quality=10,
-                               settings=settings)
-        job.wait(timeout=120)
-        assert_video(tmp_path / "tls.mp4", serial_frames(BarCode(), params))
+        yield TLSRedis(url)
     finally:
-        if worker is not None:
-            stop(worker)
         server.terminate()
         server.wait()
+
+
+@pytest.mark.skipif(not shutil.which("redis-server") or not shutil.which("openssl"),
+                    reason="needs redis-server built with TLS and openssl")
+def test_rediss_broker_with_password(tmp_path):
+    with _tls_redis(tmp_path) as server, \
+            private_cluster(tmp_path, [WorkerSpec("render,gpu", "tls")], server=server) as cluster:
+        params = bar_params(5)
+        job = BarCode().submit(tmp_path / "tls.mp4", params, fps=5, video_quality=10,
+                               settings=cluster.settings)
+        job.wait(timeout=120)
+        assert_video(tmp_path / "tls.mp4", serial_frames(BarCode(), params))
 
 
 def test_submit_without_a_cluster_says_how_to_get_one(monkeypatch, tmp_path):

@@ -12,19 +12,19 @@ import threading
 import time
 
 import pytest
-import redis
 from animators import BarCode, Slow, bar_params
 from helpers import assert_video, decode, serial_frames, wait_until
-from workers import cluster_env, start_worker, stop, wait_for_workers
+from workers import WorkerSpec
 
-from celery_animate import Settings
-from celery_animate.client.embedded.redis_server import RedisServer
 from celery_animate.encode.join import packets
+from celery_animate.stores import open_frame_store
 from celery_animate.worker.app import app_for
 
 pytestmark = pytest.mark.cluster
 
 SEGMENT, WINDOW = 16, 16
+#: A render node with two processes and one encode node.
+ONE_ENCODER = (WorkerSpec("render", "render-a", 2), WorkerSpec("gpu", "enc-1"))
 
 
 def small_segments(**extra: str) -> dict[str, str]:
@@ -33,28 +33,13 @@ def small_segments(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def nodes(tmp_path):
-    """``start(store, {name: (queues, concurrency)}, **env)`` -> settings: workers on a Redis of
-    their own, with ``env`` added to their environment."""
-    started = []
-    with RedisServer() as server:
-        def start(store: str, layout: dict[str, tuple[str, int]], **env_extra: str) -> Settings:
-            extra = small_segments(**env_extra)
-            if store == "directory":
-                scratch = tmp_path / "shared-scratch"
-                scratch.mkdir(exist_ok=True)
-                extra["CELERY_ANIMATE_FRAME_STORE"] = scratch.as_uri()
-            env = cluster_env(server.url, **extra)
-            for name, (queues, concurrency) in layout.items():
-                started.append(start_worker(env, queues, concurrency, name, tmp_path / f"{name}.log"))
-            settings = Settings.from_env(env)
-            wait_for_workers(settings, list(layout))
-            return settings
+def nodes(make_cluster):
+    """``nodes(workers, store="redis", **env)`` -> a PrivateCluster of its own, with small segments
+    and window and ``env`` in every worker's environment."""
+    def start(workers, store: str = "redis", **env_extra: str):
+        return make_cluster(workers, frame_store=store, env=small_segments(**env_extra))
 
-        start.server = server
-        yield start
-        for worker in started:
-            stop(worker)
+    return start
 
 
 def segment_runs(log) -> int:
@@ -68,36 +53,43 @@ def test_segments_encoded_by_two_encode_nodes_join_into_the_exact_video(nodes, s
     # ffmpeg's realtime filter keeps each encode busy 1.6 s (16 frames at 10 fps): a node that
     # is encoding holds no other segment (prefetch 1, late ack), so the other node must take
     # the next one.
-    settings = nodes(store, {"render-a": ("render", 2), "enc-1": ("gpu", 1), "enc-2": ("gpu", 1)},
-                     CELERY_ANIMATE_WINDOW_FRAMES=str(3 * SEGMENT))
+    cluster = nodes((*ONE_ENCODER, WorkerSpec("gpu", "enc-2")), store,
+                    CELERY_ANIMATE_WINDOW_FRAMES=str(3 * SEGMENT))
+    settings = cluster.settings
     params = bar_params(80)  # five segments of 16 frames
     job = BarCode(tag="seg").submit(tmp_path / "seg.mp4", params, fps=10, video_quality=10,
                                     video_extra_ffmpeg_params=["-vf", "realtime"], settings=settings)
+    store_of_workers = open_frame_store(settings)  # the store the workers write, asked by its own API
+
+    def stored_frames() -> list[int]:
+        return sorted(set(range(80)) - set(store_of_workers.missing(job.id, 80)))
+
+    def leftovers() -> list:
+        found = [p.name for p in tmp_path.iterdir() if p.suffix == ".mp4" and p.name != "seg.mp4"]
+        found += stored_frames()
+        if store == "directory":  # anything at all in the scratch directory: the job's folder, temp files
+            found += list(cluster.scratch.iterdir())
+        return found
+
+    # The check below sees the job's frames while it runs, so it fails if any were left.
+    wait_until(lambda: stored_frames() and (store == "redis" or list(cluster.scratch.iterdir())),
+               message="frames in the workers' store while the job runs")
     result = job.wait(timeout=180)
     assert result.n_frames == 80
     assert_video(tmp_path / "seg.mp4", serial_frames(BarCode(), params))
     found = packets(tmp_path / "seg.mp4")
     assert sorted(found.pts) == [found.durations[0] * i for i in range(80)]  # no seams in time
-    runs = [segment_runs(tmp_path / f"{name}.log") for name in ("enc-1", "enc-2")]
+    runs = [segment_runs(cluster.logs[name]) for name in ("enc-1", "enc-2")]
     assert sum(runs) >= 5 and min(runs) >= 1, runs  # both nodes encoded segments
     # Segment files and frames are gone (just after the job's end: wait() may return first);
     # only the video is left.
-    client = redis.Redis.from_url(nodes.server.url)
-
-    def leftovers() -> list:
-        found = [p.name for p in tmp_path.iterdir() if p.suffix == ".mp4" and p.name != "seg.mp4"]
-        found += client.keys(f"celery_animate:frame:{job.id}:*")
-        if store == "directory":
-            found += list((tmp_path / "shared-scratch").rglob("*.msgpack*"))
-        return found
-
     wait_until(lambda: not leftovers(), message="segments and frames to be deleted", show=leftovers)
     assert (tmp_path / "seg.mp4").is_file()
 
 
 def test_the_window_bounds_the_frames_waiting_for_a_slow_encoder(nodes, tmp_path):
-    settings = nodes("redis", {"render-a": ("render", 2), "enc-1": ("gpu", 1)})
-    client = redis.Redis.from_url(nodes.server.url)
+    cluster = nodes(ONE_ENCODER)
+    settings, client = cluster.settings, cluster.redis()
     params = bar_params(96)
     peak, done = [0], threading.Event()
 
@@ -128,13 +120,13 @@ def test_a_segment_being_encoded_gives_way_to_a_short_job_and_is_encoded_again(n
     # realtime filter at 8 fps), and it renders for 4 s, so its chord's callback comes after the
     # short job's encoder. A short job submitted while segment 0 encodes gets the process within
     # a few frames instead of after the segment; the segment is encoded again afterwards.
-    settings = nodes("redis", {"render-a": ("render", 2), "enc-1": ("gpu", 1)},
-                     CELERY_ANIMATE_SEGMENT_FRAMES="40", CELERY_ANIMATE_WINDOW_FRAMES="80")
+    cluster = nodes(ONE_ENCODER, CELERY_ANIMATE_SEGMENT_FRAMES="40", CELERY_ANIMATE_WINDOW_FRAMES="80")
+    settings = cluster.settings
     long_params, short_params = bar_params(80), bar_params(6)
     long = Slow(0.1).submit(tmp_path / "long.mp4", long_params, fps=8, video_quality=10,
                             video_extra_ffmpeg_params=["-vf", "realtime"],
                             settings=settings)  # chunks of 5, priorities 0 to 7
-    client = redis.Redis.from_url(nodes.server.url)
+    client = cluster.redis()
     wait_until(lambda: client.hexists(f"celery_animate:job:{long.id}", "encoding_by:seg0"),
                timeout=60, message="segment 0 to be encoding")
     short = BarCode(tag="short").submit(tmp_path / "short.mp4", short_params, fps=6,
@@ -145,7 +137,7 @@ def test_a_segment_being_encoded_gives_way_to_a_short_job_and_is_encoded_again(n
     assert_video(tmp_path / "long.mp4", serial_frames(BarCode(), long_params))
     found = packets(tmp_path / "long.mp4")
     assert sorted(found.pts) == [found.durations[0] * i for i in range(80)]
-    log = (tmp_path / "enc-1.log").read_text(errors="replace").splitlines()
+    log = cluster.logs["enc-1"].read_text(errors="replace").splitlines()
 
     def line_of(text: str) -> int:
         found = [i for i, line in enumerate(log) if text in line]
@@ -158,7 +150,7 @@ def test_a_segment_being_encoded_gives_way_to_a_short_job_and_is_encoded_again(n
 
 
 def test_one_process_serving_both_queues_finishes_a_segmented_job(nodes, tmp_path):
-    settings = nodes("redis", {"solo": ("render,gpu", 1)})
+    settings = nodes([WorkerSpec("render,gpu", "solo")]).settings
     params = bar_params(48)
     job = BarCode(tag="solo").submit(tmp_path / "solo.mp4", params, fps=10, num_workers=1,
                                      preload_factor=6, settings=settings)  # chunks of 4
@@ -168,7 +160,7 @@ def test_one_process_serving_both_queues_finishes_a_segmented_job(nodes, tmp_pat
 
 
 def test_an_encoder_killed_mid_segment_costs_that_segment_not_the_video(nodes, tmp_path):
-    settings = nodes("redis", {"render-a": ("render", 2), "enc-1": ("gpu", 1)})
+    settings = nodes(ONE_ENCODER).settings
     params = bar_params(48)
     # ffmpeg's realtime filter paces each segment's encode at 10 frames/s: 1.6 s per segment.
     job = BarCode(tag="seg-kill").submit(tmp_path / "kill.mp4", params, fps=10, video_quality=10,

@@ -20,6 +20,7 @@ from workers import start_worker, stop
 
 from celery_animate import InvalidArgument, JobCancelled, OutputPathRefused, RenderFailed, RenderJob, wire
 from celery_animate.connection import job_redis
+from celery_animate.encode.segments import MAX_YIELDS
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.messages import send_chord
@@ -37,7 +38,6 @@ from celery_animate.worker.app import (
     STREAM_TASK,
     app_for,
 )
-from celery_animate.worker.tasks.segments import MAX_YIELDS
 
 pytestmark = pytest.mark.cluster
 

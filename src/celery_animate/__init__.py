@@ -3,23 +3,8 @@
 ``from celery_animate import Animator`` is a drop-in for ``parallel_animate``;
 ``celery -A celery_animate worker`` finds the Celery :data:`app` here.
 
-The package is layered; each module imports only from the layers below it:
-
-1. values: ``errors``, ``config``, ``states``, ``ids``, ``wire`` (msgpack + numpy),
-   ``ffmpeg_args``, ``options``, ``params``, ``frames``, ``paths``, ``base`` (the animator contract)
-2. storage: ``connection``, ``stores/`` (Redis, directory, memory), ``record``
-   (a job's hash), ``lifecycle`` (the only place that changes state or deletes
-   data, with its scripts in ``lua/``), ``spec``
-3. work: ``loading`` (animators over the wire), ``render`` (figures, the frame
-   loop), ``incremental`` (automatic blitting), ``extents`` (where an artist
-   paints), ``paint_order`` (what a full draw paints), ``encode/`` (the encoder;
-   ``pvio_adapter`` is the one module that knows parallel-video-io's internals),
-   ``watchdog``, ``worker_state``
-4. Celery: ``celery_app`` (the app, routes, task names), ``tasks/`` (render, encode,
-   periodic, probe)
-5. clients: ``job`` (:class:`RenderJob`), ``submit``, ``serial``, ``progress``,
-   ``embedded/`` (private Redis, forked worker), ``client``, ``animator``
-6. commands: ``doctor``, ``commands``, ``cli``
+The package is layered: the "Layers" table in README.md, which ``tests/unit/test_layers.py``
+enforces, says which modules each layer holds and what it may import.
 """
 
 from importlib import import_module
@@ -43,7 +28,8 @@ _EXPORTS = {
         "EncodeIncomplete", "FigureSizeChanged", "FrameIndexError", "FramesMissing",
         "FrameTooLarge", "InvalidArgument", "InvalidFrame", "JobCancelled", "JobNotFound",
         "JobStalled", "MessagesLost", "OutputPathRefused", "RenderFailed", "TaskKilled", "UnpackableError",
-        "WorkerLost")},
+        "WorkerLost", "EmbeddedClusterFailed", "FileMissing", "IncompatibleDependency",
+        "InvalidAnimator", "JobNotFinished", "MissingDependency", "ParamsExpired", "WaitTimedOut")},
 }
 
 
@@ -70,21 +56,29 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         CeleryAnimateError,
         ConfigurationError,
         DiskFull,
+        EmbeddedClusterFailed,
         EncodeIncomplete,
         FigureSizeChanged,
+        FileMissing,
         FrameIndexError,
         FramesMissing,
         FrameTooLarge,
+        IncompatibleDependency,
+        InvalidAnimator,
         InvalidArgument,
         InvalidFrame,
         JobCancelled,
+        JobNotFinished,
         JobNotFound,
         JobStalled,
         MessagesLost,
+        MissingDependency,
         OutputPathRefused,
+        ParamsExpired,
         RenderFailed,
         TaskKilled,
         UnpackableError,
+        WaitTimedOut,
         WorkerLost,
     )
     from celery_animate.options import Progress, RenderResult
@@ -100,19 +94,26 @@ __all__ = [
     "ConfigurationError",
     "DiskFull",
     "EmbeddedCluster",
+    "EmbeddedClusterFailed",
     "EncodeIncomplete",
     "FigureSizeChanged",
+    "FileMissing",
     "FrameIndexError",
     "FrameTooLarge",
     "FramesMissing",
+    "IncompatibleDependency",
     "IndexedFrameParams",
+    "InvalidAnimator",
     "InvalidArgument",
     "InvalidFrame",
     "JobCancelled",
+    "JobNotFinished",
     "JobNotFound",
     "JobStalled",
     "MessagesLost",
+    "MissingDependency",
     "OutputPathRefused",
+    "ParamsExpired",
     "Progress",
     "RenderFailed",
     "RenderJob",
@@ -120,6 +121,7 @@ __all__ = [
     "Settings",
     "TaskKilled",
     "UnpackableError",
+    "WaitTimedOut",
     "WorkerLost",
     "app",
     "create_app",

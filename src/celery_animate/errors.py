@@ -18,6 +18,24 @@ class ConfigurationError(CeleryAnimateError):
     """A setting or argument is wrong; the message says which and how to fix it."""
 
 
+class MissingDependency(ConfigurationError, ImportError):
+    """A package the work needs here is not installed; the message says which extra to install."""
+
+
+class IncompatibleDependency(ConfigurationError, RuntimeError):
+    """An installed package is a version celery-animate cannot work with; the message names the one
+    that works."""
+
+
+class FileMissing(CeleryAnimateError, FileNotFoundError):
+    """A file an argument names (an animator's ``.py`` file), or a program the call needs
+    (``redis-server``), does not exist; the message says what to do."""
+
+
+class EmbeddedClusterFailed(CeleryAnimateError, RuntimeError):
+    """The private Redis or a worker of an embedded cluster did not start, or exited."""
+
+
 class InvalidArgument(CeleryAnimateError, ValueError):
     """An argument, or a value in a job, has the wrong type, shape or range; the message names it."""
 
@@ -25,14 +43,22 @@ class InvalidArgument(CeleryAnimateError, ValueError):
 class UnpackableError(CeleryAnimateError, TypeError):
     """A value that msgpack cannot carry; ``path`` says where it sits."""
 
-    def __init__(self, where: str, path: str, value: Any):
+    def __init__(self, where: str, path: str, value: Any, hint: str = ""):
+        self.where = where
         self.path = path
+        self.value = value
         self.value_type = type(value)
-        super().__init__(
+        text = (
             f"{where}: {path} is a {type(value).__module__}.{type(value).__qualname__}, "
             "which cannot be sent to workers. Use numbers, strings, bytes, lists, tuples, "
             "dicts with string keys, None, or numpy arrays of a non-object dtype."
         )
+        super().__init__(f"{text} {hint}" if hint else text)
+
+
+class InvalidAnimator(CeleryAnimateError, TypeError):
+    """The animator breaks its contract: ``setup()`` returned no Figure, or ``animated_artists()``
+    returned what is not an artist of that figure."""
 
 
 class FrameIndexError(CeleryAnimateError, ValueError):
@@ -91,6 +117,18 @@ class JobNotFound(CeleryAnimateError, LookupError):
     """No job with this id (never submitted, or its record expired)."""
 
 
+class ParamsExpired(CeleryAnimateError, LookupError):
+    """The params staged for a chunk of the job expired from Redis before a worker read them."""
+
+
+class JobNotFinished(CeleryAnimateError, RuntimeError):
+    """The result of a job that is still running was asked for."""
+
+
+class WaitTimedOut(CeleryAnimateError, TimeoutError):
+    """``RenderJob.wait(timeout)`` gave up waiting; the job itself keeps running."""
+
+
 class JobCancelled(CeleryAnimateError):
     """The job was cancelled before its video was written."""
 
@@ -112,3 +150,31 @@ class RenderFailed(CeleryAnimateError):
         if remote_traceback:
             text += f"\n\nWorker traceback:\n{remote_traceback}"
         super().__init__(text)
+
+
+# -- control flow inside the encoders: never seen by a caller -----------------------------------
+class EncodeAbandoned(CeleryAnimateError):
+    """An encoder steps aside: its job ended (failed, cancelled) or another encoder took over.
+
+    Not an error of the job: the task that gets it ends quietly. pvio would
+    answer it, as any exception during an NVENC attempt, by starting over with
+    libx264; :mod:`celery_animate.encode.pvio_adapter` makes it stop instead.
+    """
+
+
+class TryLater(CeleryAnimateError):
+    """An encode cannot go on in this worker slot now; its task sends itself again in
+    ``countdown`` seconds (another encoder holds the lease, a segment's frames are not all
+    rendered, another encoder is finishing a segment)."""
+
+    def __init__(self, countdown: float, reason: str = ""):
+        super().__init__(reason or f"try again in {countdown} s")
+        self.countdown = countdown
+
+
+class SegmentYielded(TryLater):
+    """A segment's encode stopped to give its encode process to another job's encoder waiting
+    ahead of it; it is sent again at once, to the back of its priority."""
+
+    def __init__(self, segment: int):
+        super().__init__(0.0, f"segment {segment} gave its encode process to another job")

@@ -31,6 +31,14 @@ def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     return value
 
 
+def as_priority(value: Any, lowest: int) -> int:
+    """``value`` as a Celery priority, 0 (served first) to ``lowest``; :class:`InvalidArgument` otherwise."""
+    priority = as_int(value, "priority", minimum=0)
+    if priority > lowest:
+        raise InvalidArgument(f"priority must be from 0 (first) to {lowest} (last), got {priority}")
+    return priority
+
+
 @dataclass
 class RenderOptions:
     """How frames are rendered and encoded; the ``make_video`` arguments of the same names.

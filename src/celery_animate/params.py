@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,61 @@ class IndexedFrameParams:
     params: Any
 
 
-def check_n_frames(n_frames: int | None) -> None:
-    """Raise :class:`InvalidArgument` unless ``n_frames`` is None or a non-negative int (numpy's too)."""
+def check_n_frames(n_frames: int | None, name: str = "n_frames") -> None:
+    """Raise :class:`InvalidArgument` unless ``n_frames`` is None or a positive int (numpy's too).
+
+    ``name`` is what the message calls it (the CLI's ``--frames``).
+    """
     if n_frames is not None and (isinstance(n_frames, bool) or not isinstance(n_frames, numbers.Integral)
-                                 or n_frames < 0):
-        raise InvalidArgument(f"n_frames must be a non-negative int or None, got {n_frames!r}")
+                                 or n_frames < 1):
+        raise InvalidArgument(f"{name} must be a positive int (a video needs at least one frame) or None, "
+                              f"got {n_frames!r}")
+
+
+def check_param_by_frame(param_by_frame: Any, n_frames: int | None) -> int | None:
+    """Check what can be checked of ``param_by_frame`` and ``n_frames`` before reading any frame.
+
+    Returns the number of frames the job will have when it is known now (``n_frames``, else
+    ``len(param_by_frame)``), None for a generator without ``n_frames``. Raises
+    :class:`InvalidArgument` for a bad ``n_frames``, for a ``param_by_frame`` that is not an
+    ordered iterable of per-frame params (a str, a dict, a set, a number), and for a sized one that
+    is empty or shorter than ``n_frames``; :class:`FrameIndexError` for a list or tuple whose
+    indices are not ``0 .. n-1`` once each (it can be read twice: its indices are checked whole
+    now, without looking at the params). A generator's indices and length are only known once
+    read: see :class:`FrameIndexTracker`.
+    """
+    check_n_frames(n_frames)
+    kind = type(param_by_frame).__name__
+    if isinstance(param_by_frame, (str, bytes, bytearray, memoryview, Mapping, set, frozenset)):
+        raise InvalidArgument(
+            f"param_by_frame must be an ordered iterable with one entry per frame (a list, a tuple, "
+            f"a generator), got a {kind}: wrap a single frame's params in a list, e.g. [params]")
+    try:
+        iter(param_by_frame)
+    except TypeError:
+        raise InvalidArgument(f"param_by_frame must be an iterable with one entry per frame (a list, "
+                              f"a tuple, a generator), got a {kind}") from None
+    length = known_length(param_by_frame)
+    if length is not None:
+        if length == 0:
+            raise InvalidArgument(EMPTY_MESSAGE)
+        if n_frames is not None and length < n_frames:
+            raise InvalidArgument(short_message(n_frames, length))
+    if isinstance(param_by_frame, Sequence):
+        tracker = FrameIndexTracker()
+        for _ in tracker.track(resolved_frames(param_by_frame, n_frames)):
+            pass
+        tracker.finish(n_frames)
+    return n_frames if n_frames is not None else length
+
+
+#: The error for a ``param_by_frame`` without a single frame.
+EMPTY_MESSAGE = "param_by_frame is empty: give at least one frame's params"
+
+
+def short_message(n_frames: int, count: int) -> str:
+    """The error for a ``param_by_frame`` with fewer than ``n_frames`` entries."""
+    return f"n_frames is {n_frames} but param_by_frame has only {count} frames"
 
 
 def resolved_frames(param_by_frame: Iterable[Any], n_frames: int | None) -> Iterator[tuple[int, Any]]:
@@ -86,9 +136,9 @@ class FrameIndexTracker:
         """
         count = len(self._seen)
         if count == 0:
-            raise InvalidArgument("param_by_frame is empty: give at least one frame's params")
+            raise InvalidArgument(EMPTY_MESSAGE)
         if n_frames is not None and count < n_frames:
-            raise InvalidArgument(f"n_frames is {n_frames} but param_by_frame has only {count} frames")
+            raise InvalidArgument(short_message(n_frames, count))
         top = max(self._seen)
         if top != count - 1:
             missing = sorted(set(range(top + 1)) - self._seen)

@@ -46,6 +46,8 @@ def resolve_output(output_file: str | os.PathLike[str], settings: Settings) -> s
     path stays as given and each encode worker resolves it under its root.
     Raises :class:`InvalidArgument` or :class:`OutputPathRefused`.
     """
+    if not isinstance(output_file, (str, os.PathLike)):
+        raise InvalidArgument(f"output_file must be a str or a path, got {output_file!r}")
     text = os.fspath(output_file)
     if not isinstance(text, str) or not text.strip() or Path(text).name in ("", ".", ".."):
         raise InvalidArgument(f"output_file {text!r} is not a file name")

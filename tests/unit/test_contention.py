@@ -5,6 +5,8 @@ import json
 import pytest
 
 from celery_animate.encode.contention import PEEK, other_job_waiting
+from celery_animate.encode.segments import MAX_YIELDS, yielding_reporter
+from celery_animate.errors import SegmentYielded
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.broker_layout import priority_lists
@@ -12,7 +14,6 @@ from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 from celery_animate.options import RenderOptions
 from celery_animate.worker.app import RENDER_TASK, SEGMENT_TASK, STREAM_TASK
-from celery_animate.worker.tasks.segments import MAX_YIELDS, SegmentYielded, yielding_reporter
 
 MINE, THEIRS = "a" * 32, "b" * 32
 

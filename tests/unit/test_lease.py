@@ -5,7 +5,7 @@ import time
 import pytest
 
 from celery_animate.encode.lease import EncodeLease
-from celery_animate.encode.waiter import EncodeAbandoned
+from celery_animate.errors import EncodeAbandoned
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
@@ -60,7 +60,7 @@ def test_a_lease_taken_over_is_noticed_and_cannot_publish(record):
 def test_commit_after_cancel_is_refused(record):
     lease = EncodeLease(record)
     assert lease.acquire()
-    lifecycle.cancel(record)
+    lifecycle.end_job(record, lifecycle.CANCEL)
     with pytest.raises(EncodeAbandoned):
         lease.commit()
     lease.release()

@@ -1,10 +1,13 @@
 """Job states, their transitions (the Lua scripts) and cleanup, against fakeredis."""
 
 import json
+import time
 
 import pytest
 import redis
 
+from celery_animate import keys
+from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument, JobNotFound
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
@@ -40,16 +43,17 @@ def test_happy_path_transitions(fake_redis):
     assert lifecycle.begin_rendering(record) is False
     assert lifecycle.report_chunk(record, 0, 2) == "rendering"
     assert lifecycle.report_chunk(record, 1, 2) == "encoding"  # the last frame is stored
-    assert lifecycle.finish(record, RESULT) is True
+    assert lifecycle.end_job(record, RESULT) is True
     state, result, _ = record.ending()
     assert state == "done" and RenderResult(**json.loads(result)) == RESULT
 
 
 def test_terminal_states_are_final(fake_redis):
     record, _ = new_job(fake_redis)
-    assert lifecycle.fail(record, ValueError("bad")) is True
-    for end in (lambda: lifecycle.finish(record, RESULT), lambda: lifecycle.cancel(record),
-                lambda: lifecycle.fail(record, RuntimeError("again")),
+    assert lifecycle.end_job(record, ValueError("bad")) is True
+    for end in (lambda: lifecycle.end_job(record, RESULT),
+                lambda: lifecycle.end_job(record, lifecycle.CANCEL),
+                lambda: lifecycle.end_job(record, RuntimeError("again")),
                 lambda: lifecycle.begin_rendering(record)):
         assert end() is False
     state, _, error = record.ending()
@@ -61,7 +65,7 @@ def test_terminal_states_are_final(fake_redis):
 def test_record_lives_job_ttl_from_its_end(fake_redis):
     record, _ = new_job(fake_redis, ttl=1000)
     fake_redis.expire(record.key, 5)  # nearly expired while running...
-    lifecycle.cancel(record)
+    lifecycle.end_job(record, lifecycle.CANCEL)
     assert fake_redis.ttl(record.key) > 900  # ...then counted again from the end
 
 
@@ -78,24 +82,49 @@ def test_progress_on_a_lost_record_creates_nothing(fake_redis):
     record, _ = new_job(fake_redis)
     fake_redis.flushall()
     assert lifecycle.report_chunk(record, 0, 2) is None
-    assert lifecycle.cancel(record) is False
+    assert lifecycle.end_job(record, lifecycle.CANCEL) is False
     assert fake_redis.keys("*") == []
     with pytest.raises(JobNotFound):
         record.progress()
 
 
-def test_cleanup_deletes_frames_and_staged_params_once(fake_redis):
-    record, spec = new_job(fake_redis)
+def test_the_end_with_a_cleaner_removes_everything_the_job_owns_and_may_repeat(fake_redis, tmp_path):
+    record, _ = new_job(fake_redis)
     store = MemoryFrameStore()
     for i in range(4):
         store.put(record.job_id, i, b"frame")
-    lifecycle.fail(record, RuntimeError("x"))
-    assert lifecycle.cleanup(record, spec, store) is True
-    assert len(store) == 0 and not fake_redis.exists(record.chunk_key(0), record.chunk_key(1))
-    store.put(record.job_id, 0, b"late")
-    assert lifecycle.cleanup(record, spec, store) is False  # claimed already
-    lifecycle.discard_frames(store, record.job_id, [0])  # what a late chunk removes itself
+    fake_redis.setbit(keys.segments(record.job_id), 0, 1)
+    fake_redis.set(keys.lease(record.job_id), "1:token", px=10_000)
+    fake_redis.set(keys.lease_generation(record.job_id), 1)
+    cleaner = lifecycle.Cleaner(store, Settings(output_root=str(tmp_path)))
+    assert lifecycle.end_job(record, RuntimeError("x"), cleaner) is True
     assert len(store) == 0
+    assert [key.decode() for key in fake_redis.scan_iter(keys.job_pattern(record.job_id))] == [record.key]
+    assert fake_redis.zscore(keys.ENDING_JOBS, record.job_id) is None
+    store.put(record.job_id, 0, b"late")  # a chunk that stored a frame after the end
+    assert lifecycle.end_job(record, lifecycle.CANCEL, cleaner) is False  # ended already...
+    assert len(store) == 0  # ...but what came late is removed all the same
+
+
+def test_a_job_ended_without_a_cleaner_waits_to_be_purged_by_one(fake_redis):
+    record, _ = new_job(fake_redis)
+    store = MemoryFrameStore()
+    store.put(record.job_id, 0, b"frame")
+    assert lifecycle.end_job(record, lifecycle.CANCEL) is True
+    assert len(store) == 1 and fake_redis.exists(record.chunk_key(0))
+    cleaner = lifecycle.Cleaner(store, Settings())
+    assert lifecycle.purge_ended(fake_redis, cleaner, record.ttl, now=time.time()) == []  # in its grace
+    later = time.time() + lifecycle.PURGE_GRACE_SECONDS + 1
+    assert lifecycle.purge_ended(fake_redis, cleaner, record.ttl, now=later) == [record.job_id]
+    assert len(store) == 0 and not fake_redis.exists(record.chunk_key(0))
+    assert lifecycle.purge_ended(fake_redis, cleaner, record.ttl, now=later) == []
+
+
+def test_forged_ids_on_the_purge_list_are_dropped(fake_redis):
+    fake_redis.zadd(keys.ENDING_JOBS, {"../../etc": 0, "f" * 32: 0})
+    cleaner = lifecycle.Cleaner(MemoryFrameStore(), Settings())
+    assert lifecycle.purge_ended(fake_redis, cleaner, 60, now=time.time()) == ["f" * 32]
+    assert fake_redis.zcard(keys.ENDING_JOBS) == 0
 
 
 def test_cancel_is_refused_once_publishing(fake_redis):
@@ -103,14 +132,14 @@ def test_cancel_is_refused_once_publishing(fake_redis):
     fake_redis.set(f"{record.key}:lease", "1:tok")
     assert lifecycle.commit_publish(record, f"{record.key}:lease", "2:other") is False
     assert lifecycle.commit_publish(record, f"{record.key}:lease", "1:tok") is True
-    assert lifecycle.cancel(record) is False
-    assert lifecycle.finish(record, RESULT) is True
+    assert lifecycle.end_job(record, lifecycle.CANCEL) is False
+    assert lifecycle.end_job(record, RESULT) is True
 
 
 def test_commit_refused_after_cancel(fake_redis):
     record, _ = new_job(fake_redis)
     fake_redis.set(f"{record.key}:lease", "1:tok")
-    assert lifecycle.cancel(record) is True
+    assert lifecycle.end_job(record, lifecycle.CANCEL) is True
     assert lifecycle.commit_publish(record, f"{record.key}:lease", "1:tok") is False
 
 
@@ -145,9 +174,10 @@ def test_job_ids_are_checked(fake_redis, bad):
         JobRecord(fake_redis, bad)
 
 
-@pytest.mark.parametrize("end", [lambda r: lifecycle.finish(r, RESULT),
-                                 lambda r: lifecycle.fail(r, ValueError("bad")),
-                                 lifecycle.cancel], ids=["done", "failed", "cancelled"])
+@pytest.mark.parametrize("end", [lambda r: lifecycle.end_job(r, RESULT),
+                                 lambda r: lifecycle.end_job(r, ValueError("bad")),
+                                 lambda r: lifecycle.end_job(r, lifecycle.CANCEL)],
+                         ids=["done", "failed", "cancelled"])
 def test_a_job_s_end_wakes_those_waiting_for_it(fake_redis, end):
     record, _ = new_job(fake_redis)
     with record.end_signal() as signal:

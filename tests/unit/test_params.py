@@ -47,7 +47,7 @@ def test_empty_and_short_params():
         finish([])
     with pytest.raises(ValueError, match="n_frames is 5 but param_by_frame has only 2"):
         finish([1, 2], 5)
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="positive int"):
         check_n_frames(-1)
 
 

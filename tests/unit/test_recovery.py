@@ -74,7 +74,8 @@ def on_broker(client, job_id):
 
 
 def resend(client, app, store=None, now=None, sleep=lambda s: None):
-    return resend_lost_work(client, client, app, SETTINGS, store or MemoryFrameStore(),
+    return resend_lost_work(client, client, app, SETTINGS,
+                            lifecycle.Cleaner(store or MemoryFrameStore(), SETTINGS),
                             now=now or later(), sleep=sleep)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from celery_animate.encode.waiter import EncodeAbandoned, FrameWaiter
-from celery_animate.errors import FramesMissing
+from celery_animate.encode.waiter import FrameWaiter
+from celery_animate.errors import EncodeAbandoned, FramesMissing
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
@@ -41,7 +41,8 @@ def test_waits_while_frames_are_rendering(job):
     assert clock.now == 0.5
 
 
-@pytest.mark.parametrize("end", [lifecycle.cancel, lambda r: lifecycle.fail(r, RuntimeError())])
+@pytest.mark.parametrize("end", [lambda r: lifecycle.end_job(r, lifecycle.CANCEL),
+                                 lambda r: lifecycle.end_job(r, RuntimeError())])
 def test_gives_up_when_the_job_ended(job, end):
     end(job)
     with pytest.raises(EncodeAbandoned):

@@ -36,21 +36,22 @@ def test_stalled_running_jobs_fail_with_the_stage_named(fake_redis):
     store = MemoryFrameStore()
     store.put(rendering.job_id, 0, b"frame")
     later = progress_at(fake_redis, encoding) + 61
-    assert fail_stalled_jobs(fake_redis, SETTINGS, store, now=later - 30) == []
-    assert sorted(fail_stalled_jobs(fake_redis, SETTINGS, store, now=later)) == sorted(
+    cleaner = lifecycle.Cleaner(store, SETTINGS)
+    assert fail_stalled_jobs(fake_redis, SETTINGS, cleaner, now=later - 30) == []
+    assert sorted(fail_stalled_jobs(fake_redis, SETTINGS, cleaner, now=later)) == sorted(
         [rendering.job_id, encoding.job_id])
     state, _, error = rendering.ending()
     assert state == "failed" and "no progress while rendering for" in json.loads(error)["message"]
     assert "encode workers' logs" in json.loads(encoding.ending()[2])["message"]
     assert queued.progress().state == "queued"  # waiting for a worker is not a stall
-    assert len(store) == 0  # the stalled job's frames were cleaned up
+    assert len(store) == 0  # the stalled job's frames were removed by the cleaner given
     assert fake_redis.zrange(ACTIVE_JOBS, 0, -1) == [queued.job_id.encode()]
 
 
 def test_an_encoder_holding_its_lease_is_not_stalled(fake_redis):
     encoding = job(fake_redis, "encoding")
     fake_redis.set(f"{encoding.key}:lease", "1:token")
-    assert fail_stalled_jobs(fake_redis, SETTINGS, MemoryFrameStore(), now=10**10) == []
+    assert fail_stalled_jobs(fake_redis, SETTINGS, None, now=10**10) == []
 
 
 def test_progress_resets_the_clock_and_lost_records_leave_the_set(fake_redis):
@@ -58,7 +59,7 @@ def test_progress_resets_the_clock_and_lost_records_leave_the_set(fake_redis):
     start = progress_at(fake_redis, rendering)
     fake_redis.hset(rendering.key, "progress_at", start + 50)  # a chunk reported progress
     fake_redis.delete(gone.key)
-    assert fail_stalled_jobs(fake_redis, SETTINGS, MemoryFrameStore(), now=start + 70) == []
+    assert fail_stalled_jobs(fake_redis, SETTINGS, None, now=start + 70) == []
     assert fake_redis.zrange(ACTIVE_JOBS, 0, -1) == [rendering.job_id.encode()]
 
 

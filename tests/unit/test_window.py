@@ -5,13 +5,13 @@ from dataclasses import replace
 
 import pytest
 
-from celery_animate.client.submit import largest_chunk
 from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import MAX_SEGMENTS, JobSpec, plan_segments
+from celery_animate.job.submission import largest_chunk
 from celery_animate.job.window import MAX_PAUSE_SECONDS, STALL_SECONDS, pause
 from celery_animate.options import RenderOptions
 from celery_animate.params import choose_chunk_size

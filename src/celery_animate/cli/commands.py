@@ -1,4 +1,4 @@
-"""What each ``celery-animate`` command does; :mod:`celery_animate.cli.main` parses the command line.
+"""What each ``celery-animate`` command does; :mod:`celery_animate.cli.parser` parses the command line.
 
 Kept apart from the parser because these need matplotlib, Celery and Redis,
 which ``celery-animate --help`` should not wait for.
@@ -20,14 +20,15 @@ from kombu.exceptions import OperationalError
 from celery_animate import wire
 from celery_animate.cli.doctor import embedded_checks, run_checks
 from celery_animate.client.animator import Animator
+from celery_animate.client.dispatch import resolve_num_workers
 from celery_animate.client.progress import follow
 from celery_animate.client.render_job import RenderJob
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
-from celery_animate.errors import CeleryAnimateError
+from celery_animate.errors import CeleryAnimateError, FileMissing, InvalidArgument
 from celery_animate.job.record import JobRecord, recent_job_ids
-from celery_animate.options import RenderResult
-from celery_animate.params import PARAMS_FUNCTION
+from celery_animate.options import RenderOptions, RenderResult
+from celery_animate.params import PARAMS_FUNCTION, check_n_frames
 
 #: What an unreachable or misconfigured broker or result backend raises.
 CONNECTION_ERRORS = (redis.RedisError, OperationalError)
@@ -38,18 +39,20 @@ def load_animator_class(target: str) -> type[Animator]:
 
     A file inside packages (folders with ``__init__.py``) is imported under
     its dotted name, with the top package's parent put on ``sys.path``, so
-    that workers started there can import it under the same name.
+    that workers started there can import it under the same name. Raises
+    :class:`InvalidArgument` (a ``ValueError``) for a target that names no Animator subclass and
+    :class:`FileMissing` (a ``FileNotFoundError``) for a ``.py`` file that does not exist.
     """
     location, sep, class_name = target.rpartition(":")
     if not sep or not location or not class_name:
-        raise ValueError(
+        raise InvalidArgument(
             f"animator {target!r} must look like examples/wave.py:WaveAnimation or "
             "mypackage.animations:WaveAnimation"
         )
     if location.endswith(".py"):
         file = Path(location).resolve()
         if not file.is_file():
-            raise FileNotFoundError(f"no such file: {location}")
+            raise FileMissing(f"no such file: {location}")
         parts = [file.stem]
         root = file.parent
         while (root / "__init__.py").exists():
@@ -67,12 +70,12 @@ def load_animator_class(target: str) -> type[Animator]:
     except ModuleNotFoundError as exc:
         if exc.name is None or not module_name.startswith(exc.name):
             raise  # the module was found; something it imports is missing
-        raise ValueError(
+        raise InvalidArgument(
             f"cannot import {module_name} ({exc}): run from the folder that contains it, or name "
             "the file, e.g. examples/wave.py:WaveAnimation") from None
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Animator)):
-        raise ValueError(f"{module_name} has no Animator subclass named {class_name!r}")
+        raise InvalidArgument(f"{module_name} has no Animator subclass named {class_name!r}")
     return cls
 
 
@@ -80,30 +83,51 @@ def load_params(cls: type[Animator], params_file: str | None, n_frames: int | No
     """Per-frame params from ``params_file`` (a JSON or msgpack list), else from the module.
 
     The module form is a function ``param_by_frame(n_frames)`` next to the
-    class, returning an iterable of per-frame params.
+    class, returning an iterable of per-frame params. Raises :class:`FileMissing` for a
+    ``params_file`` that does not exist and :class:`InvalidArgument` for one that cannot be read
+    or holds no list, or when neither gives params.
     """
     if params_file:
-        data = Path(params_file).read_bytes()
-        params = wire.unpackb(data) if params_file.endswith((".msgpack", ".mpk")) else json.loads(data)
+        try:
+            data = Path(params_file).read_bytes()
+        except FileNotFoundError:
+            raise FileMissing(f"--params {params_file}: no such file") from None
+        try:
+            params = wire.unpackb(data) if params_file.endswith((".msgpack", ".mpk")) else json.loads(data)
+        except ValueError as exc:  # json's errors, InvalidArgument and UnicodeDecodeError are ones
+            raise InvalidArgument(f"--params {params_file} cannot be read: {exc}") from None
         if not isinstance(params, list):
-            raise ValueError(f"{params_file} must hold a list with one entry per frame")
+            raise InvalidArgument(f"--params {params_file} must hold a list with one entry per frame, "
+                                  f"not a {type(params).__name__}")
         return params
     make = getattr(sys.modules[cls.__module__], PARAMS_FUNCTION, None)
     if make is None:
-        raise ValueError(
+        raise InvalidArgument(
             f"{cls.__module__} defines no {PARAMS_FUNCTION}(n_frames) function; add one or pass "
             "--params FILE (a JSON list with one entry per frame)"
         )
     if n_frames is None:
-        raise ValueError(f"--frames is needed to call {cls.__module__}.{PARAMS_FUNCTION}(n_frames)")
+        raise InvalidArgument(f"--frames is needed to call {cls.__module__}.{PARAMS_FUNCTION}(n_frames)")
     return make(n_frames)
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Animator, Any, dict[str, Any]]:
-    cls = load_animator_class(args.animator)
-    init = json.loads(args.init)
+    """The animator, its params and ``make_video``'s keywords from the command line.
+
+    The numbers are checked first, by the checks ``make_video`` runs, so that a bad one is
+    reported before the animator's module is imported or its params are made.
+    """
+    check_n_frames(args.frames, "--frames")
+    resolve_num_workers(args.workers)
+    RenderOptions(fps=args.fps, video_mode=args.mode, video_quality=args.quality, video_preset=args.preset)
+    try:
+        init = json.loads(args.init)
+    except ValueError as exc:
+        raise InvalidArgument(f"--init is not valid JSON ({exc}): give an object, "
+                              "e.g. '{\"n_points\": 500}'") from None
     if not isinstance(init, dict):
-        raise ValueError("--init must be a JSON object, e.g. '{\"n_points\": 500}'")
+        raise InvalidArgument("--init must be a JSON object, e.g. '{\"n_points\": 500}'")
+    cls = load_animator_class(args.animator)
     animator = cls(**init)
     params = load_params(cls, args.params, args.frames)
     kwargs = {"fps": args.fps, "n_frames": args.frames, "num_workers": args.workers,

@@ -64,9 +64,12 @@ class Animator(AnimatorBase):
         ``blit=False`` draws every frame in full instead of from the first
         artist ``update()`` changed (the frames are the same; see the README).
 
-        Returns a :class:`RenderResult`. Raises ``ValueError`` for bad
-        arguments before any work starts, :class:`RenderFailed` when a worker
-        failed (with its exception type, message and traceback).
+        Returns a :class:`RenderResult`. Raises ``ValueError`` (:class:`InvalidArgument`,
+        naming the argument) for bad arguments and :class:`UnpackableError` (a ``TypeError``)
+        for an attribute or a frame's params that workers could not receive, whatever
+        ``num_workers`` is, before any frame is rendered (a generator's bad frame: before it
+        is rendered, and nothing is encoded); :class:`RenderFailed` when a worker failed (with
+        its exception type, message and traceback).
         """
         options = RenderOptions(
             fps=fps, video_mode=video_mode, video_quality=video_quality,
@@ -108,7 +111,8 @@ class Animator(AnimatorBase):
         renders 0 and nightly batches a higher number. Whatever the priority,
         a job's later chunks step down behind other jobs' first ones, so a
         short job never waits for a long one to finish rendering. Raises ``ValueError``
-        for bad arguments or params, before anything is enqueued.
+        (:class:`InvalidArgument`) for bad arguments or params and :class:`UnpackableError`
+        (a ``TypeError``) for what cannot be sent, before anything is enqueued.
         """
         options = RenderOptions(
             fps=fps, video_mode=video_mode, video_quality=video_quality,

@@ -18,8 +18,11 @@ from celery_animate.client.submit import submit_job
 from celery_animate.config import Settings
 from celery_animate.encode.pvio_adapter import require_pvio
 from celery_animate.errors import ConfigurationError, InvalidArgument
-from celery_animate.options import RenderOptions, RenderResult
-from celery_animate.paths import output_path, remove_partials
+from celery_animate.job import lifecycle
+from celery_animate.job.messages import LOWEST_PRIORITY
+from celery_animate.options import RenderOptions, RenderResult, as_int, as_priority
+from celery_animate.params import check_param_by_frame
+from celery_animate.paths import resolve_output
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.loading import animator_path, pack_attrs
 
@@ -37,14 +40,46 @@ def resolve_num_workers(num_workers: int) -> int:
     return max(1, (os.cpu_count() or 1) + 1 + num_workers)
 
 
+def check_call(animator: AnimatorBase, output_file: str | os.PathLike[str], param_by_frame: Iterable[Any],
+               options: RenderOptions, *, n_frames: int | None, num_workers: int, preload_factor: int,
+               priority: int, settings: Settings) -> int:
+    """The checks of a ``make_video`` or ``submit`` call that need no frame, the same whatever
+    ``num_workers`` is and wherever the job runs; return the number of worker processes.
+
+    Raises :class:`InvalidArgument` (a ``ValueError``) naming the bad argument: an animator that
+    is not one or whose class workers cannot import, ``options`` that are not
+    :class:`RenderOptions`, ``num_workers``, ``preload_factor``, ``priority``, ``n_frames``,
+    ``param_by_frame`` (not an ordered iterable; a list that is empty or shorter than
+    ``n_frames``), and ``output_file``; :class:`OutputPathRefused` for an output that cannot be
+    written. What needs the frames themselves is checked as they are read (``render_serial``,
+    ``enqueue``), still before anything is rendered or enqueued.
+    """
+    if not isinstance(animator, AnimatorBase):
+        raise InvalidArgument(
+            f"animator must be a celery_animate.Animator, got {type(animator).__qualname__}")
+    if not isinstance(options, RenderOptions):
+        raise InvalidArgument(f"options must be RenderOptions, got {type(options).__qualname__}")
+    workers = resolve_num_workers(num_workers)
+    as_int(preload_factor, "preload_factor", minimum=1)
+    as_priority(priority, LOWEST_PRIORITY)
+    check_param_by_frame(param_by_frame, n_frames)
+    resolve_output(output_file, settings)
+    animator_path(animator)  # a class defined in a function: no worker could import it
+    return workers
+
+
 def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
                param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None,
                num_workers: int, preload_factor: int, disable_progress_bar: bool | None,
                settings: Settings, priority: int = 0) -> RenderResult:
-    """Render and wait: see :meth:`celery_animate.Animator.make_video`."""
-    workers = resolve_num_workers(num_workers)
-    if workers == 1 or not settings.configured:
-        require_pvio()  # this machine encodes: say what to install before rendering anything
+    """Render and wait: see :meth:`celery_animate.Animator.make_video`.
+
+    Every argument is checked first (:func:`check_call`); the animator's attributes and each
+    frame's params are checked as on a cluster even when ``num_workers`` is 1.
+    """
+    workers = check_call(animator, output_file, param_by_frame, options, n_frames=n_frames,
+                         num_workers=num_workers, preload_factor=preload_factor, priority=priority,
+                         settings=settings)
     if workers == 1:
         return render_serial(animator, output_file, param_by_frame, n_frames, options, settings,
                              resolve_disable(disable_progress_bar))
@@ -55,16 +90,17 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
     # The workers are forked from here, so they can set up this very instance
     # while the params are still being staged.
     prewarm = [(animator_path(animator), pack_attrs(animator))]
+    require_pvio()  # this machine encodes: say what to install before starting anything
     with EmbeddedCluster(workers, settings, prewarm=prewarm) as cluster:
         job = submit_job(animator, output_file, param_by_frame, options, cluster.settings,
                          n_frames=n_frames, workers_hint=workers, chunks_per_worker=preload_factor)
         try:
             return _follow_or_cancel(job, disable_progress_bar, cluster.check_alive)
         except BaseException:
-            # The workers die with the cluster, an encoder maybe mid-write: no encoder of
-            # this job is left once it stopped, so its temporary files can go.
+            # The workers die with the cluster, an encoder maybe mid-write, and its Redis with
+            # the job's frames: once it stopped, only the job's files beside the output are left.
             cluster.stop()
-            remove_partials(output_path(output_file, cluster.settings), job.id)
+            lifecycle.remove_files(os.fspath(output_file), job.id, cluster.settings)
             raise
 
 
@@ -72,14 +108,16 @@ def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],
            param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None,
            num_workers: int, preload_factor: int, settings: Settings, priority: int = 0) -> RenderJob:
     """Enqueue and return at once: see :meth:`celery_animate.Animator.submit`."""
+    workers = check_call(animator, output_file, param_by_frame, options, n_frames=n_frames,
+                         num_workers=num_workers, preload_factor=preload_factor, priority=priority,
+                         settings=settings)
     if not settings.configured:
         raise ConfigurationError(
             "submit() needs a running cluster: set CELERY_BROKER_URL to its Redis "
             "(make_video() and `celery-animate render` start a private one instead)"
         )
     return submit_job(animator, output_file, param_by_frame, options, settings, n_frames=n_frames,
-                      workers_hint=resolve_num_workers(num_workers),
-                      chunks_per_worker=preload_factor, priority=priority)
+                      workers_hint=workers, chunks_per_worker=preload_factor, priority=priority)
 
 
 def _follow_or_cancel(job: RenderJob, disable_progress_bar: bool | None,

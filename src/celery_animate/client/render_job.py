@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import time
 
 import redis
 
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
-from celery_animate.errors import JobCancelled, RenderFailed
+from celery_animate.errors import InvalidArgument, JobCancelled, JobNotFinished, RenderFailed, WaitTimedOut
 from celery_animate.job import lifecycle
 from celery_animate.job.record import EndSignal, JobRecord
 from celery_animate.options import Progress, RenderResult
@@ -54,14 +56,19 @@ class RenderJob:
         Reads the job's record every ``poll`` seconds, and at once when the job
         ends (its end is published to those waiting). Raises
         :class:`RenderFailed` (with the worker's exception type, message and
-        traceback), :class:`JobCancelled`, or ``TimeoutError`` after ``timeout``
-        seconds (the job keeps running).
+        traceback), :class:`JobCancelled`, or :class:`WaitTimedOut` (a ``TimeoutError``) after
+        ``timeout`` seconds (the job keeps running); :class:`InvalidArgument` for a negative
+        ``timeout`` or a ``poll`` that is not a positive number of seconds.
         """
+        if timeout is not None and not (_is_number(timeout) and timeout >= 0):
+            raise InvalidArgument(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+        if not (_is_number(poll) and 0 < poll < math.inf):
+            raise InvalidArgument(f"poll must be a positive number of seconds, got {poll!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._record.end_signal() as ended:
             while not self._progress_through_blips(deadline).finished:
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"job {self.id} still running after {timeout} s")
+                    raise WaitTimedOut(f"job {self.id} still running after {timeout} s")
                 ended.sleep(poll if deadline is None else min(poll, deadline - time.monotonic()))
         return self.result()
 
@@ -82,7 +89,8 @@ class RenderJob:
                 time.sleep(0.5)
 
     def result(self) -> RenderResult:
-        """The result of a finished job; raises for a failed, cancelled or unfinished one."""
+        """The result of a finished job; raises :class:`RenderFailed`, :class:`JobCancelled` or
+        :class:`JobNotFinished` (a ``RuntimeError``) for a failed, cancelled or unfinished one."""
         state, result, error = self._record.ending()
         if state == DONE:
             return RenderResult(**json.loads(result))
@@ -91,7 +99,7 @@ class RenderJob:
             raise RenderFailed(self.id, info["type"], info["message"], info["traceback"])
         if state == CANCELLED:
             raise JobCancelled(f"job {self.id} was cancelled")
-        raise RuntimeError(f"job {self.id} has not finished (state {state})")
+        raise JobNotFinished(f"job {self.id} has not finished (state {state})")
 
     def cancel(self) -> bool:
         """Ask workers to stop this job; True if it was still running.
@@ -101,4 +109,9 @@ class RenderJob:
         :class:`JobCancelled`. False once the job ended, or once its video is
         being moved into place (it then finishes).
         """
-        return lifecycle.cancel(self._record)
+        return lifecycle.end_job(self._record, lifecycle.CANCEL)
+
+
+def _is_number(value: object) -> bool:
+    """Whether ``value`` is a real number (numpy's too), not a bool and not NaN."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and not math.isnan(value)

@@ -16,7 +16,7 @@ import json
 import redis
 
 from celery_animate.job.broker_layout import priority_lists
-from celery_animate.worker.app import ENCODE_TASK, STREAM_TASK
+from celery_animate.job.messages import ENCODE_TASK, STREAM_TASK
 
 #: The waiting tasks worth giving way to: another job's encoder of a whole job (a short job's,
 #: or the last step of a long one). Another long job's segments wait their turn, so that long

@@ -17,7 +17,8 @@ import threading
 
 import redis
 
-from celery_animate.encode.waiter import EncodeAbandoned
+from celery_animate import keys
+from celery_animate.errors import EncodeAbandoned
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.lua import run_script
@@ -30,20 +31,21 @@ class EncodeLease:
     def __init__(self, record: JobRecord, ttl: float = 10.0, part: str = ""):
         self.record = record
         self.ttl = ttl
-        self.key = f"{record.key}:lease{part}"
+        self.key = keys.lease(record.job_id, part)
+        self._generation_key = keys.lease_generation(record.job_id, part)
         self.generation = 0
         self._value = ""
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _run(self, name: str, keys: list[str], args: list) -> int:
-        return run_script(self.record.client, name, keys, args)
+    def _run(self, name: str, key_names: list[str], args: list) -> int:
+        return run_script(self.record.client, name, key_names, args)
 
     def acquire(self) -> bool:
         """Take the lease and start renewing it; False if another encoder holds it."""
         token = secrets.token_hex(8)
-        generation = self._run("lease_acquire", [self.key, f"{self.key}:generation"],
+        generation = self._run("lease_acquire", [self.key, self._generation_key],
                                [token, int(self.ttl * 1000), self.record.ttl])
         if not generation:
             return False

@@ -14,6 +14,11 @@ what is relied on here, those tests fail by name. What is relied on
 * When the frames stop coming it leaves ffmpeg running, which would create
   the output after its look-ahead once its input closes
   (:func:`kill_writers_of` stops it).
+* It answers any exception raised while it reads the frames of an NVENC
+  attempt by starting over with libx264. An encoder that steps aside
+  (:class:`~celery_animate.errors.EncodeAbandoned`, :class:`~celery_animate.errors.TryLater`)
+  must stop instead: :class:`PvioFeed` remembers the first such stop, raises it again on
+  any later pass, and :func:`write_video` raises it whatever pvio did.
 
 pvio imports torch (seconds, gigabytes), so it is imported on first use,
 here only: processes that render or enqueue never load it.
@@ -32,7 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from celery_animate.errors import ConfigurationError, FigureSizeChanged
+from celery_animate.errors import (
+    ConfigurationError,
+    EncodeAbandoned,
+    FigureSizeChanged,
+    IncompatibleDependency,
+    MissingDependency,
+    TryLater,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +53,12 @@ LIBX264 = "libx264"
 
 
 def load_pvio() -> ModuleType:
-    """``pvio``, imported now; raises ``ImportError`` saying which extra to install."""
+    """``pvio``, imported now; raises :class:`MissingDependency` (an ``ImportError``) saying which
+    extra to install."""
     try:
         import pvio  # torch comes with it: import only when an encode runs
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependency(
             "encoding needs parallel-video-io: install it with `pip install 'celery-animate[encode]'` "
             f"on the machines that encode ({exc})"
         ) from exc
@@ -99,6 +112,8 @@ class PvioFeed:
         self.on_frames = on_frames
         self.log_interval = log_interval
         self.passes = 0
+        #: Why the encoder stepped aside while pvio read the frames, if it did.
+        self.stopped: EncodeAbandoned | TryLater | None = None
         self._first: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -112,6 +127,15 @@ class PvioFeed:
         return self._first
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        if self.stopped is not None:  # pvio's fall-back pass: the encoder stepped aside already
+            raise self.stopped
+        try:
+            yield from self._pass()
+        except (EncodeAbandoned, TryLater) as stop:
+            self.stopped = stop
+            raise
+
+    def _pass(self) -> Iterator[np.ndarray]:
         self.passes += 1
         first = self[0]
         if self.passes == 1:
@@ -170,8 +194,8 @@ def write_video(path: Path, feed: PvioFeed, fps: float, *, mode: str, quality: i
     """Encode ``feed`` into ``path`` with pvio; return the codec actually used.
 
     On any failure ffmpeg is stopped and ``path`` removed before the error
-    propagates. Raises ``RuntimeError`` if pvio no longer reads the frames in
-    two passes (a pvio version this adapter does not know).
+    propagates. Raises :class:`IncompatibleDependency` (a ``RuntimeError``) if pvio no longer
+    reads the frames in two passes (a pvio version this adapter does not know).
     """
     pvio = load_pvio()
     height, width = feed[0].shape[:2]
@@ -185,14 +209,18 @@ def write_video(path: Path, feed: PvioFeed, fps: float, *, mode: str, quality: i
     pvio_logger.addHandler(watch)
     try:
         pvio.write_frames_to_video(str(path), feed, fps, **kwargs)
+        if feed.stopped is not None:  # pvio fell back after the stop and finished with libx264
+            raise feed.stopped
         if feed.passes < 2:
-            raise RuntimeError(
+            raise IncompatibleDependency(
                 "parallel-video-io read the frames in a single pass; this celery-animate relies on "
                 "the separate size-check pass of parallel-video-io 0.1.9 (install that version)"
             )
     except BaseException:
         kill_writers_of(path)
         path.unlink(missing_ok=True)
+        if feed.stopped is not None:
+            raise feed.stopped from None
         raise
     finally:
         pvio_logger.removeHandler(watch)

@@ -5,20 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from celery_animate.errors import FramesMissing
+from celery_animate.errors import EncodeAbandoned, FramesMissing
 from celery_animate.job.record import JobRecord
 from celery_animate.params import describe_ranges
 from celery_animate.states import CANCELLED, FAILED, TERMINAL_STATES
 from celery_animate.stores import FrameStore
-
-
-class EncodeAbandoned(BaseException):
-    """The job ended (failed, cancelled) or another encoder took over while we waited.
-
-    Not an error of the job: the encoder that raises it steps aside quietly.
-    A ``BaseException``, because pvio answers any ``Exception`` from an NVENC
-    attempt by starting over with libx264: a cancelled job must stop instead.
-    """
 
 
 def progress_reporter(record: JobRecord, note: Callable[[int], bool]) -> Callable[[int], None]:

@@ -3,8 +3,12 @@
 States are in :mod:`celery_animate.states`. Every change goes through the
 ``transition`` Lua script, which refuses to leave a terminal state, so a job
 ends exactly once however many tasks race to end it; the record then lives
-``job_ttl`` seconds from that end. Deleting a job's frames and staged params
-happens here too, once per job (the first caller claims it).
+``job_ttl`` seconds from that end. Every end path (done, failed, cancelled,
+stalled, lost) goes through :func:`end_job`, and everything a job owns is
+removed by :func:`purge` and nothing else: at once where the ending process
+can reach it all, else by an encode worker's watchdog a second later
+(:func:`purge_ended`), which the ``transition`` script makes possible by
+listing each ended job until it is purged.
 """
 
 from __future__ import annotations
@@ -13,19 +17,24 @@ import contextlib
 import json
 import time
 import traceback
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import redis
+
+from celery_animate import keys
+from celery_animate.config import Settings
+from celery_animate.errors import InvalidArgument, JobNotFound, OutputPathRefused
 from celery_animate.job.record import JOB_INDEX, JobRecord
 from celery_animate.job.spec import JobSpec
+from celery_animate.keys import ACTIVE_JOBS  # watchdog and recovery import it from here
 from celery_animate.lua import run_script
 from celery_animate.options import RenderResult
-from celery_animate.states import CANCELLED, DONE, FAILED, QUEUED, RENDERING
+from celery_animate.paths import output_path, remove_partials, remove_segments
+from celery_animate.states import CANCELLED, DONE, FAILED, QUEUED, RENDERING, TERMINAL_STATES
 from celery_animate.stores import FrameStore
 from celery_animate.stores.base import index_batches
-
-#: Sorted set of the jobs that have not ended, scored by submission time; the watchdog reads it.
-ACTIVE_JOBS = "celery_animate:active"
 
 
 def _run_lua(record: JobRecord, name: str, *args: Any) -> Any:
@@ -37,10 +46,12 @@ def _transition(record: JobRecord, state: str, only_from: str | None = None, **f
 
     With ``only_from``, change it only if the job is in that state now.
     """
-    args: list[Any] = [only_from or "", record.ttl, "state", state, "progress_at", time.time()]
+    args: list[Any] = [record.job_id, only_from or "", record.ttl, "state", state,
+                       "progress_at", time.time()]
     for name, value in fields.items():
         args += [name, value]
-    return run_script(record.client, "transition", [record.key, ACTIVE_JOBS], args) == 1
+    script_keys = [record.key, ACTIVE_JOBS, record.ended_channel, keys.ENDING_JOBS]
+    return run_script(record.client, "transition", script_keys, args) == 1
 
 
 def create(record: JobRecord, spec: JobSpec) -> None:
@@ -74,13 +85,8 @@ def report_chunk(record: JobRecord, chunk_no: int, frames_done: int) -> str | No
 
 def commit_publish(record: JobRecord, lease_key: str, lease_value: str) -> bool:
     """Right before an encoder renames its video into place: True if the job is still running
-    and the lease is still the encoder's. From then on :func:`cancel` returns False."""
+    and the lease is still the encoder's. From then on a cancel (:func:`end_job`) is refused."""
     return run_script(record.client, "commit_publish", [record.key, lease_key], [lease_value]) == 1
-
-
-def finish(record: JobRecord, result: RenderResult) -> bool:
-    """The video is in place: the job is ``done``. False if it had already ended."""
-    return _transition(record, DONE, result=json.dumps(asdict(result)), finished=time.time())
 
 
 def describe_exception(exc: BaseException) -> dict[str, str]:
@@ -90,32 +96,138 @@ def describe_exception(exc: BaseException) -> dict[str, str]:
     return {"type": name, "message": str(exc), "traceback": "".join(traceback.format_exception(exc))}
 
 
-def fail(record: JobRecord, exc: BaseException) -> bool:
-    """End the job as ``failed`` with ``exc``'s type, message and traceback. False if it had ended."""
-    return _transition(record, FAILED, error=json.dumps(describe_exception(exc)),
-                       finished=time.time())
+# -- a job's end ----------------------------------------------------------------------------
+class Cancel:
+    """The outcome of a job that someone cancelled (see :data:`CANCEL`)."""
 
 
-def cancel(record: JobRecord) -> bool:
-    """End the job as ``cancelled``; True if it was still running and its video not yet being
-    put in place (see :func:`commit_publish`)."""
-    return _transition(record, CANCELLED, finished=time.time())
+#: Pass to :func:`end_job` to cancel a job.
+CANCEL = Cancel()
 
 
-# -- deleting a job's data -------------------------------------------------------------------
-def cleanup(record: JobRecord, spec: JobSpec, store: FrameStore) -> bool:
-    """Delete an ended job's frames and staged params, once; True for the caller that did.
+@dataclass(frozen=True)
+class Cleaner:
+    """What a process needs to remove a job's data: the frame store and the settings of a
+    machine that also sees the job's output directory (an encode worker, the embedded client),
+    where a job's partial files and encoded segments lie."""
 
-    Also sweeps the store of what abandoned jobs left, where it cannot expire
-    that by itself (a scratch directory).
+    store: FrameStore
+    settings: Settings
+
+
+def end_job(record: JobRecord, outcome: RenderResult | BaseException | Cancel,
+            cleaner: Cleaner | None = None) -> bool:
+    """End the job, once, and remove everything it owns: the one way a job ends.
+
+    ``outcome`` is its video (``done``), the exception it failed with (``failed``,
+    with type, message and traceback kept in the record) or :data:`CANCEL`. Returns
+    True if this call ended it; False if it had ended before, its record is gone, or
+    (for a cancel) its video was already being put in place, which it then still is.
+
+    With a ``cleaner``, this process then removes the job's data (:func:`purge`),
+    also when another process ended it first: a task that wrote something after
+    the end takes it away again. Without one (a client, a render worker that may
+    not see the output directory), an encode worker's watchdog removes it within
+    about a second (:func:`purge_ended`). Redis errors propagate.
     """
-    if _run_lua(record, "claim_cleanup", time.time()) == 0:
-        return False
-    store.delete_job(record.job_id, spec.n_frames)
-    _delete_staged(record, spec.n_chunks)
-    record.client.unlink(record.segments_key)
-    store.sweep()
-    return True
+    now = time.time()
+    if isinstance(outcome, Cancel):
+        changed = _transition(record, CANCELLED, finished=now)
+    elif isinstance(outcome, BaseException):
+        changed = _transition(record, FAILED, error=json.dumps(describe_exception(outcome)),
+                              finished=now)
+    else:
+        changed = _transition(record, DONE, result=json.dumps(asdict(outcome)), finished=now)
+    if cleaner is not None and record.state() in TERMINAL_STATES:
+        purge(record, cleaner)
+    return changed
+
+
+def purge(record: JobRecord, cleaner: Cleaner) -> None:
+    """Remove everything the ended job owns, wherever it lies: its frames, staged params,
+    segment marks, encode leases and their generation counters in Redis, and its partial
+    files and encoded segments beside the output; then take it off the list of jobs to purge.
+
+    Safe to repeat (what is gone stays gone) and never touches the output itself.
+    Only call it for an ended job. A record that is gone or unreadable (expired, lost,
+    forged) only leaves that list: nothing of it can be found. Redis errors propagate.
+    """
+    client = record.client
+    try:
+        spec = record.spec()
+    except (JobNotFound, InvalidArgument):
+        spec = None
+    if spec is not None:
+        cleaner.store.delete_job(record.job_id, spec.n_frames)
+        _delete_staged(record, spec.n_chunks)
+        parts = ["", *(f":seg{k}" for k in range(spec.n_segments))]
+        for start in range(0, len(parts), 1000):
+            batch = parts[start:start + 1000]
+            client.unlink(*(keys.lease(record.job_id, part) for part in batch),
+                          *(keys.lease_generation(record.job_id, part) for part in batch))
+        remove_files(spec.output, record.job_id, cleaner.settings)
+    client.unlink(keys.segments(record.job_id))
+    cleaner.store.sweep()
+    client.zrem(keys.ENDING_JOBS, record.job_id)
+
+
+def remove_files(output: str, job_id: str, settings: Settings) -> None:
+    """Delete the job's partial files and encoded segments beside ``output`` (as the job records
+    it, resolved with ``settings``): the part of :func:`purge` that needs no Redis, for a client
+    whose embedded Redis is gone with its workers. Never touches the output itself."""
+    # A worker that may not write there never wrote there: nothing of the job lies there.
+    with contextlib.suppress(InvalidArgument, OutputPathRefused, OSError):
+        path = output_path(output, settings)
+        remove_segments(path, job_id)
+        remove_partials(path, job_id)
+
+
+def purge_if_ended(record: JobRecord, cleaner: Cleaner) -> None:
+    """:func:`purge` the job if it ended and was not purged yet (one ZSCORE otherwise): for the
+    tasks that find their job ended, many of which may run for one job."""
+    if record.client.zscore(keys.ENDING_JOBS, record.job_id) is not None:
+        purge(record, cleaner)
+
+
+#: Seconds after its end before an encode worker's watchdog purges a job nobody purged: the
+#: tasks still running for it notice the end and stop first.
+PURGE_GRACE_SECONDS = 1.0
+#: Jobs purged in one :func:`purge_ended` call, at most.
+PURGE_BATCH = 100
+
+
+def purge_ended(client: redis.Redis, cleaner: Cleaner, ttl: int, now: float | None = None) -> list[str]:
+    """Purge the jobs that ended at least :data:`PURGE_GRACE_SECONDS` ago and that no one purged
+    (ended by a client, a render worker, or a worker that died before it could); return their
+    ids. Ids that are not job ids (a stranger's writes) are dropped. Redis errors propagate."""
+    now = time.time() if now is None else now
+    purged = []
+    for raw in client.zrangebyscore(keys.ENDING_JOBS, "-inf", now - PURGE_GRACE_SECONDS,
+                                    start=0, num=PURGE_BATCH):
+        try:
+            record = JobRecord(client, raw.decode(), ttl)
+        except (InvalidArgument, UnicodeDecodeError):
+            client.zrem(keys.ENDING_JOBS, raw)
+            continue
+        purge(record, cleaner)
+        purged.append(record.job_id)
+    return purged
+
+
+def running_jobs(client: redis.Redis, ttl: int) -> Iterator[tuple[JobRecord, str, float]]:
+    """``(record, state, last progress time)`` of each job that has not ended. Ids whose record is
+    gone (expired, lost) or that are not job ids (a stranger's writes) are dropped from the list."""
+    for raw in client.zrange(ACTIVE_JOBS, 0, -1):
+        try:
+            record = JobRecord(client, raw.decode(), ttl)
+        except (InvalidArgument, UnicodeDecodeError):
+            client.zrem(ACTIVE_JOBS, raw)
+            continue
+        state, progress_at = client.hmget(record.key, "state", "progress_at")
+        if state is None:
+            client.zrem(ACTIVE_JOBS, raw)
+            continue
+        yield record, state.decode(), float(progress_at or 0)
 
 
 def discard_frames(store: FrameStore, job_id: str, indices: list[int] | range) -> None:
@@ -129,7 +241,7 @@ def abandon_submission(record: JobRecord, n_chunks: int, exc: BaseException) -> 
     with contextlib.suppress(Exception):  # Redis itself may be what failed
         _delete_staged(record, n_chunks)
         if record.exists():  # created, but the chord could not be sent
-            fail(record, exc)
+            end_job(record, exc)
 
 
 def _delete_staged(record: JobRecord, n_chunks: int) -> None:

@@ -45,6 +45,15 @@ def chunk_message(app: Celery, settings: Settings, job_id: str, chunk_no: int,
                          priority=priority, **DETACHED)
 
 
+def segment_message(app: Celery, settings: Settings, job_id: str, segment: int,
+                    priority: int | None) -> Signature:
+    """The message that encodes segment ``segment`` of ``job_id``, sent by the render task that
+    stored its last frame, at that task's priority. A send that never happens (that process
+    died first) is covered by the chord's callback, which encodes every segment nobody did."""
+    return app.signature(SEGMENT_TASK, args=(job_id, segment), queue=settings.encode_queue,
+                         priority=priority, **DETACHED)
+
+
 def encode_callback(app: Celery, settings: Settings, job_id: str, priority: int) -> Signature:
     """The message that encodes (or, for a segmented job, joins) ``job_id`` once every frame is
     rendered, and ends the job with its data deleted if it fails."""
@@ -61,7 +70,7 @@ def send_chord(app: Celery, settings: Settings, job_id: str, n_chunks: int, prio
 
     A job of one segment gets one streaming encoder; a longer one none: the
     render task that stores a segment's last frame sends that segment's
-    encoder (see :func:`celery_animate.worker.tasks.render.send_rendered_segments`).
+    encoder (:func:`segment_message`).
     """
     # The encoder starts first and encodes frames as they arrive; the chord's callback then
     # only has to encode if it never ran or died (and, for a segmented job, join the segments).

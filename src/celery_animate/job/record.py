@@ -1,9 +1,10 @@
 """A job's record in Redis: its spec, its staged params, its progress counters and timings.
 
 The record is one hash, ``celery_animate:job:<id>``; staged params are one
-string per chunk beside it. Anyone who knows the id and the Redis URL can read
-it: the process that submitted the job, a later web request, the CLI. Changes
-of state and deletions are not here: they belong to :mod:`celery_animate.job.lifecycle`.
+string per chunk beside it (every name comes from :mod:`celery_animate.keys`).
+Anyone who knows the id and the Redis URL can read it: the process that
+submitted the job, a later web request, the CLI. Changes of state and
+deletions are not here: they belong to :mod:`celery_animate.job.lifecycle`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from typing import Any
 
 import redis
 
-from celery_animate import wire
-from celery_animate.errors import InvalidArgument, JobNotFound
+from celery_animate import keys, wire
+from celery_animate.errors import InvalidArgument, JobNotFound, ParamsExpired
 from celery_animate.frames import checked_poster
 from celery_animate.ids import check_job_id
 from celery_animate.job.spec import JobSpec
+from celery_animate.keys import JOB_INDEX  # also imported from here by older code
 from celery_animate.lua import run_script
 from celery_animate.options import Progress
 from celery_animate.stores.base import index_batches
-
-JOB_INDEX = "celery_animate:jobs"
-
 
 #: Bytes of params, and chunks, staged in one pipelined round trip, at most.
 STAGE_BATCH_BYTES, STAGE_BATCH_CHUNKS = 4 << 20, 1000
@@ -68,7 +67,7 @@ class JobRecord:
         self.client = client
         self.job_id = check_job_id(job_id)
         self.ttl = ttl
-        self.key = f"celery_animate:job:{job_id}"
+        self.key = keys.job(self.job_id)
 
     def not_found(self) -> JobNotFound:
         return JobNotFound(
@@ -79,14 +78,14 @@ class JobRecord:
     @property
     def ended_channel(self) -> str:
         """The pub/sub channel the job's terminal state is published on when it ends."""
-        return f"{self.key}:ended"
+        return keys.ended_channel(self.job_id)
 
     def end_signal(self) -> EndSignal:
         """Subscribe to the news of this job's end (see :class:`EndSignal`)."""
         return EndSignal(self.client, self.ended_channel)
 
     def chunk_key(self, chunk_no: int) -> str:
-        return f"{self.key}:chunk:{int(chunk_no)}"
+        return keys.chunk(self.job_id, chunk_no)
 
     # -- params, staged before the job exists -------------------------------------------
     def stage_chunk(self, chunk_no: int, frames: bytes, ttl: int) -> None:
@@ -99,12 +98,12 @@ class JobRecord:
     def load_chunk(self, chunk_no: int, n_frames: int) -> list[tuple[int, Any]]:
         """The ``(frame_idx, params)`` pairs staged for a chunk, each index in ``0 .. n_frames-1``.
 
-        Raises ``LookupError`` when they expired and :class:`InvalidArgument`
+        Raises :class:`ParamsExpired` (a ``LookupError``) when they expired and :class:`InvalidArgument`
         when what is stored is not such a list.
         """
         data = self.client.get(self.chunk_key(chunk_no))
         if data is None:
-            raise LookupError(f"params of chunk {chunk_no} of job {self.job_id} have expired")
+            raise ParamsExpired(f"params of chunk {chunk_no} of job {self.job_id} have expired")
         pairs = wire.unpackb(data)
         if not isinstance(pairs, list) or not all(
                 isinstance(pair, (list, tuple)) and len(pair) == 2 and type(pair[0]) is int
@@ -180,7 +179,7 @@ class JobRecord:
     @property
     def segments_key(self) -> str:
         """A bitmap beside the hash: bit ``k`` is set once segment ``k`` is encoded and kept."""
-        return f"{self.key}:segments"
+        return keys.segments(self.job_id)
 
     def first_unfinished_segment(self) -> int:
         """The lowest segment not encoded yet (the segment count or more when all are)."""

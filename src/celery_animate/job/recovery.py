@@ -47,9 +47,9 @@ from celery_animate.job.messages import (
 )
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
+from celery_animate.keys import RECOVERY_LOCK
 from celery_animate.params import describe_ranges
 from celery_animate.states import ENCODING, RENDERING
-from celery_animate.stores import FrameStore
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ MAX_RESENT_CHUNKS = 1000
 #: Held by the worker looking at the broker, for its whole pass (at most PASS_SECONDS) and one
 #: interval after: two passes at once would both send what one of them saw lost (a pass over a
 #: job of 100,000 chunks takes seconds, and its first batch of chunks is read at its start).
-LOCK_KEY, PASS_SECONDS = "celery_animate:recovery", 60
+LOCK_KEY, PASS_SECONDS = RECOVERY_LOCK, 60
 
 
 def lost_after(settings: Settings) -> float:
@@ -164,7 +164,7 @@ def _look(broker: redis.Redis, settings: Settings, suspects: dict[str, _Suspect]
 
 
 def resend_lost_work(client: redis.Redis, broker: redis.Redis, app: Celery, settings: Settings,
-                     store: FrameStore, now: float | None = None,
+                     cleaner: lifecycle.Cleaner | None, now: float | None = None,
                      sleep: Callable[[float], None] = time.sleep) -> dict[str, LostWork]:
     """Send again what idle jobs lost from the broker (see the module's docstring); return it by
     job id. ``client`` holds the jobs' records, ``broker`` the queues; ``now`` is ``time.time()``.
@@ -181,14 +181,14 @@ def resend_lost_work(client: redis.Redis, broker: redis.Redis, app: Celery, sett
         lost = {job_id: first[job_id] & second[job_id] for job_id in first if job_id in second}
         lost = {job_id: work for job_id, work in lost.items() if work}
         for job_id, work in lost.items():
-            _send_again(app, settings, store, suspects[job_id], work)
+            _send_again(app, settings, cleaner, suspects[job_id], work)
         return lost
     finally:
         # Until the next pass may start: what this one sent is on the broker by then.
         client.expire(LOCK_KEY, settings.restore_interval)
 
 
-def _send_again(app: Celery, settings: Settings, store: FrameStore, suspect: _Suspect,
+def _send_again(app: Celery, settings: Settings, cleaner: lifecycle.Cleaner | None, suspect: _Suspect,
                 work: LostWork) -> None:
     record = suspect.record
     rounds = record.count_recovery()
@@ -204,9 +204,8 @@ def _send_again(app: Celery, settings: Settings, store: FrameStore, suspect: _Su
             "and were sent again each time: workers keep dying while they take messages, "
             "someone keeps purging the queues, or the broker loses data (check its persistence "
             "and maxmemory settings); see the workers' logs")
-        if lifecycle.fail(record, error):
+        if lifecycle.end_job(record, error, cleaner):
             logger.warning("job %s failed: %s", record.job_id, error)
-            lifecycle.cleanup(record, suspect.spec, store)
         return
     for chunk_no in work.chunks:
         chunk_message(app, settings, record.job_id, chunk_no, priority=0).apply_async()

@@ -24,7 +24,11 @@ MAX_SEGMENTS, MIN_SEGMENT_FRAMES = 10_000, 8
 
 def plan_segments(n_frames: int, segment_frames: int) -> int:
     """Frames per segment for a job of ``n_frames`` when segments hold at most ``segment_frames``:
-    the job cut into equal segments (the last may be shorter); ``n_frames`` itself for a short job."""
+    the job cut into equal segments (the last may be shorter); ``n_frames`` itself for a short job.
+
+    Raises :class:`InvalidArgument` for ``n_frames`` below 1 (a job has at least one frame).
+    """
+    n_frames = as_int(n_frames, "n_frames", minimum=1)
     n_segments = min(MAX_SEGMENTS, -(-n_frames // max(MIN_SEGMENT_FRAMES, segment_frames)))
     return -(-n_frames // n_segments)
 

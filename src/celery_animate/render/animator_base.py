@@ -15,6 +15,8 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from celery_animate.errors import InvalidAnimator
+
 
 class AnimatorBase(ABC):
     """A matplotlib animation rendered frame by frame, possibly on many processes.
@@ -50,11 +52,11 @@ class AnimatorBase(ABC):
     def setup_figure(self) -> Figure:
         """Run ``setup()`` and check what it returned; give the figure a raster canvas if it has none.
 
-        Raises ``TypeError`` when ``setup()`` does not return a Figure.
+        Raises :class:`InvalidAnimator` (a ``TypeError``) when ``setup()`` does not return a Figure.
         """
         fig = self.setup()
         if not isinstance(fig, Figure):
-            raise TypeError(
+            raise InvalidAnimator(
                 f"{type(self).__qualname__}.setup() must return the matplotlib Figure it built, "
                 f"but returned {type(fig).__qualname__}"
             )

@@ -48,7 +48,6 @@ same either way; only the time differs.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import statistics
 import time
@@ -59,14 +58,13 @@ from typing import Any
 
 import numpy as np
 from matplotlib.artist import Artist
-from matplotlib.axes._base import _AxesBase
 from matplotlib.axis import Axis
 from matplotlib.collections import Collection
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.patches import Patch
 
 from celery_animate.render.extents import EMPTY, Box, clip_box, paint_boxes, union
+from celery_animate.render.mpl_internals import is_axes, layout_engine_is_inert, run_layout
 from celery_animate.render.paint_order import (
     PLACED_WHILE_DRAWN,
     PROJECTED_3D,
@@ -248,15 +246,7 @@ class IncrementalDraw:
 
     def _lay_out(self) -> None:
         """What ``Figure.draw`` does before it paints: run the layout engine, apply aspects."""
-        figure = self.figure
-        engine = figure.get_layout_engine()
-        if figure.axes and engine is not None:
-            with contextlib.suppress(ValueError):  # as in Figure.draw: a layout that cannot be made
-                engine.execute(figure)
-        renderer = figure.canvas.get_renderer()
-        for axes in figure.axes:
-            locator = axes.get_axes_locator()
-            axes.apply_aspect(locator(axes, renderer) if locator else None)
+        run_layout(self.figure, self.figure.canvas.get_renderer())
 
     # -- full draws ----------------------------------------------------------------------------
     def _full_draw(self) -> None:
@@ -264,8 +254,7 @@ class IncrementalDraw:
         leader and each artist ``update()`` changed (the likely leaders of the next frame)."""
         self.full_draws += 1
         canvas = self.figure.canvas
-        if self._frame is None and isinstance(self.figure.get_layout_engine(),
-                                              (type(None), PlaceHolderLayoutEngine)):
+        if self._frame is None and layout_engine_is_inert(self.figure):
             # Nothing has placed the axes yet: a colorbar's or an equal-aspect axes' box moves on
             # the first draw, which would leave this one unrecorded and cost the next a full
             # draw. With no engine (or the inert one tight_layout() leaves) this only applies
@@ -318,7 +307,7 @@ class IncrementalDraw:
         known = before is not None and self._units[before].artist is artist
         if known:
             box = box.union(union(self._units[before].boxes))
-        if not isinstance(artist, PLACED_WHILE_DRAWN) or (not known and isinstance(artist, _AxesBase)):
+        if not isinstance(artist, PLACED_WHILE_DRAWN) or (not known and is_axes(artist)):
             box = box.union(union(paint_boxes(artist, renderer, height, width)))
         elif not known:
             box = box.union(clip_box(artist, height, width))
@@ -464,7 +453,7 @@ class IncrementalDraw:
         """
         artist = self._units[index].artist
         size = self._frame.shape[:2]
-        if not isinstance(artist, _AxesBase):
+        if not is_axes(artist):
             return paint_boxes(artist, renderer, *size)
         look = decorations_look(artist)
         known = self._decorations.get(id(artist))
@@ -478,7 +467,7 @@ class IncrementalDraw:
     def _drawn_whole(self, index: int) -> bool:
         """Whether the unit is axes drawn whole (3D, contours...): where they paint is costly
         to find out, and known only once they are drawn (the view may turn)."""
-        return isinstance(self._units[index].artist, _AxesBase)
+        return is_axes(self._units[index].artist)
 
     def _find_frames_3d(self, renderer, height: int, width: int) -> list[tuple[int, int, Box]]:
         """Per opened 3D axes: its id, the index of its first unit drawn after its panes, grids

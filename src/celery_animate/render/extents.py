@@ -29,6 +29,8 @@ from matplotlib.path import Path
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from celery_animate.render.mpl_internals import interpolation_steps
+
 #: Pixels added around every box for antialiasing and pixel snapping.
 ANTIALIAS_PAD = 2
 
@@ -125,7 +127,7 @@ def _own_boxes(artist: Artist, renderer, height: int, width: int) -> tuple[Box, 
         if artist.get_marker() not in (None, "None", "none", " ", ""):
             pad += (artist.get_markersize() / 2 + artist.get_markeredgewidth()) * points
         path = artist.get_path()
-        if path._interpolation_steps > 1:
+        if interpolation_steps(path) > 1:
             # Curved by a polar transform, it is drawn through more points than it has (a grid
             # circle has two), and get_window_extent() transforms only those.
             drawn = artist.get_transform().transform_path(path).vertices

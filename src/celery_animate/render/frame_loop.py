@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
-from celery_animate.errors import FigureSizeChanged
+from celery_animate.errors import FigureSizeChanged, InvalidAnimator
 from celery_animate.frames import check_frame_size
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.blit import IncrementalDraw
@@ -98,7 +98,7 @@ def _animated_artists(animator: AnimatorBase, figure: Figure) -> list[Artist]:
     artists = list(animator.animated_artists() or ())
     for artist in artists:
         if not isinstance(artist, Artist) or artist.get_figure(root=True) is not figure:
-            raise TypeError(
+            raise InvalidAnimator(
                 f"{type(animator).__qualname__}.animated_artists() must return artists of the "
                 f"figure setup() returned, got {artist!r}"
             )

@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 from celery_animate import wire
-from celery_animate.errors import AnimatorNotAllowed, InvalidArgument
+from celery_animate.errors import AnimatorNotAllowed, InvalidArgument, UnpackableError
 from celery_animate.render.animator_base import AnimatorBase
 
 
@@ -30,10 +30,20 @@ def animator_path(animator: AnimatorBase) -> str:
 
 
 def pack_attrs(animator: AnimatorBase) -> bytes:
-    """The animator's instance attributes as msgpack; raises naming the first that cannot go."""
+    """The animator's instance attributes as msgpack; raises :class:`UnpackableError` naming the
+    first that cannot go, and saying to build such objects in ``setup()``."""
     attrs = dict(vars(animator))
-    wire.check_packable(attrs, f"attribute of {type(animator).__qualname__}")
+    try:
+        wire.check_packable(attrs, f"attribute of {type(animator).__qualname__}")
+    except UnpackableError as exc:
+        raise UnpackableError(exc.where, exc.path, exc.value, hint=SETUP_HINT) from None
     return wire.packb(attrs)
+
+
+#: What to do about an attribute that cannot be sent (a lambda, a figure, an open file...).
+SETUP_HINT = ("Workers restore the animator's attributes without calling __init__ again: build "
+              "objects that are not plain data (functions, lambdas, figures, open files, clients) in "
+              "setup(), which runs on every worker, and keep only their inputs as attributes.")
 
 
 def check_allowed(path: str, allowed: tuple[str, ...]) -> None:

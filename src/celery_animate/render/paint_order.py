@@ -1,8 +1,10 @@
 """How matplotlib paints a figure, as automatic blitting (:mod:`celery_animate.render.blit`)
 relies on it: the order of what a full draw paints, and what changes without a stale flag.
 
-This is the one module that knows matplotlib's drawing internals; each
-behaviour it leans on is pinned by ``tests/unit/test_quirks.py``:
+This is the one module that knows how matplotlib draws; each behaviour it
+leans on is pinned by ``tests/unit/test_quirks.py`` (the private names it
+needs are reached through :mod:`celery_animate.render.mpl_internals`, pinned
+by ``tests/unit/test_mpl_internals.py``):
 
 * ``Axes.draw`` (plain 2D axes) paints its patch, then its children sorted by
   z-order, each through the child's own ``draw``; an axis draws its ticks
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.artist import Artist
-from matplotlib.axes._base import _AxesBase
+from matplotlib.axes import Axes
 from matplotlib.axis import Axis, Tick
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
@@ -38,11 +40,20 @@ from mpl_toolkits.mplot3d.art3d import Line3D, Text3D
 from mpl_toolkits.mplot3d.axes3d import Axes3D
 
 from celery_animate.render.extents import Box
+from celery_animate.render.mpl_internals import (
+    AXES_BASE,
+    axis_map,
+    draws_as_base_axes,
+    fully_clipped_to_axes,
+    is_axes,
+    spine_position_as_set,
+    titles,
+)
 
 #: Artists whose draw decides where they paint: axes drawn whole, what a 3D view projects,
 #: annotations (their arrows) and legends (``loc="best"``). The others paint where
 #: :func:`celery_animate.render.extents.paint_boxes` says before they are drawn.
-PLACED_WHILE_DRAWN = (_AxesBase, Line3D, Text3D, Annotation, Legend)
+PLACED_WHILE_DRAWN = (AXES_BASE, Line3D, Text3D, Annotation, Legend)
 
 #: Artists a 3D axes projects when they draw themselves: where they paint is known only then.
 PROJECTED_3D = (Line3D, Text3D)
@@ -55,7 +66,7 @@ def is_plain_axes(artist: Artist) -> bool:
 
     Axes that override it otherwise are one unit, redrawn whole when they change.
     """
-    return isinstance(artist, _AxesBase) and type(artist).draw in (_AxesBase.draw, PolarAxes.draw)
+    return is_axes(artist) and (draws_as_base_axes(artist) or type(artist).draw is PolarAxes.draw)
 
 
 def polar_look(axes: Artist) -> tuple | None:
@@ -186,30 +197,29 @@ def axis_looks(axis: Axis) -> tuple:
                  for text in (axis.label, axis.offsetText))
 
 
-def decorations_look(axes: _AxesBase) -> tuple:
+def decorations_look(axes: Axes) -> tuple:
     """What the box around axes' ticks, tick labels, axis labels, titles and spines depends
     on, as the last draw left them (drawing places the ticks and labels)."""
     parts: list = [axes.axison, tuple(axes.bbox.bounds), tuple(axes.viewLim.bounds)]
     if is_3d(axes):
         parts.append(view_3d(axes))
-    for axis in axes._axis_map.values():
+    for axis in axis_map(axes).values():
         parts.append((axis.get_visible(), axis_looks(axis),
                       tuple(_tick_looks(tick) for tick in (*axis.majorTicks, *axis.minorTicks))))
-    parts += [_text_looks(title) for title in (axes.title, axes._left_title, axes._right_title)]
+    parts += [_text_looks(title) for title in titles(axes)]
     # Spine.get_position() sets a position on spines that have none (polar ones), which
     # changes how they draw: the attribute is read instead.
-    parts += [(spine.get_visible(), spine.get_linewidth(), spine.get_bounds(), str(spine._position))
-              for spine in axes.spines.values()]
+    parts += [(spine.get_visible(), spine.get_linewidth(), spine.get_bounds(),
+               str(spine_position_as_set(spine))) for spine in axes.spines.values()]
     return tuple(parts)
 
 
-def unclipped_children(axes: _AxesBase) -> list[Artist]:
+def unclipped_children(axes: Axes) -> list[Artist]:
     """The visible children of ``axes`` that can paint outside them, but for the axis, titles
     and spines (:func:`decorations_look` speaks for those)."""
-    skip = {id(part) for part in (*axes._axis_map.values(), *axes.spines.values(), axes.title,
-                                  axes._left_title, axes._right_title)}
+    skip = {id(part) for part in (*axis_map(axes).values(), *axes.spines.values(), *titles(axes))}
     return [child for child in axes.get_children() if id(child) not in skip and child.get_visible()
-            and (isinstance(child, (_AxesBase, Axis)) or not child._fully_clipped_to_axes())]
+            and (isinstance(child, (AXES_BASE, Axis)) or not fully_clipped_to_axes(child))]
 
 
 def _tick_looks(tick: Tick) -> tuple:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 
+from celery_animate import keys
 from celery_animate.stores.base import FrameStore, index_batches
 
 
@@ -16,7 +17,7 @@ class RedisFrameStore(FrameStore):
 
     @staticmethod
     def key(job_id: str, frame_idx: int) -> str:
-        return f"celery_animate:frame:{job_id}:{frame_idx}"
+        return keys.frame(job_id, frame_idx)
 
     def put(self, job_id: str, frame_idx: int, payload: bytes) -> None:
         self.client.set(self.key(job_id, frame_idx), payload, ex=self.ttl)

@@ -109,7 +109,6 @@ def create_app(settings: Settings | None = None) -> Celery:
         # (Flower's worker views, `celery inspect` and doctor's worker check then see nothing).
         worker_enable_remote_control=settings.remote_control,
         imports=("celery_animate.worker.tasks.render", "celery_animate.worker.tasks.encode",
-                 "celery_animate.worker.tasks.segments",
                  "celery_animate.worker.tasks.periodic", "celery_animate.worker.tasks.probe"),
     )
     if settings.beat_schedule:

@@ -18,6 +18,7 @@ from celery.signals import worker_init, worker_process_init, worker_ready, worke
 
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
+from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 from celery_animate.job.watchdog import Watchdog
@@ -73,18 +74,20 @@ def job_spec(job_id: str) -> JobSpec:
     return job_record(job_id).spec()
 
 
-#: Whether this worker consumes the render queue; one that only encodes never sets up a figure.
-_renders = True
+#: Whether this worker consumes the render queue (one that only encodes never sets up a figure),
+#: and the encode queue (one that does sees the output directory and removes ended jobs' data).
+_renders = _encodes = True
 
 
 def _on_worker_init(sender: object = None, **_: object) -> None:
     """In the worker's main process, before its pool starts: note its queues, warn about settings."""
-    global _renders
+    global _renders, _encodes
     current = settings()
     consumed = getattr(getattr(getattr(getattr(sender, "app", None), "amqp", None), "queues", None),
                        "consume_from", None)
     if consumed:
         _renders = current.render_queue in consumed
+        _encodes = current.encode_queue in consumed
     if current.embedded:
         return
     if not current.allowed_animators:
@@ -127,7 +130,8 @@ def _start_watchdog(sender: object = None, **_: object) -> None:
     that stopped progressing, send again what the broker lost of them."""
     global _watchdog
     if _watchdog is None:
-        _watchdog = Watchdog(settings(), frame_store(), getattr(sender, "app", None))
+        cleaner = lifecycle.Cleaner(frame_store(), settings()) if _encodes else None
+        _watchdog = Watchdog(settings(), cleaner, getattr(sender, "app", None))
         _watchdog.start()
 
 

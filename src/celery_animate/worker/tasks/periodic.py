@@ -14,14 +14,14 @@ from pathlib import Path
 
 from celery import shared_task
 
-from celery_animate.client.submit import submit_job
 from celery_animate.errors import InvalidArgument
+from celery_animate.job.messages import PERIODIC_TASK
+from celery_animate.job.submission import enqueue
 from celery_animate.options import RenderOptions, as_int
 from celery_animate.params import PARAMS_FUNCTION
 from celery_animate.paths import output_path
-from celery_animate.render.loading import import_animator_class
+from celery_animate.render.loading import animator_path, import_animator_class, pack_attrs
 from celery_animate.worker import state as worker_state
-from celery_animate.worker.app import PERIODIC_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ def prune(directory: Path, prefix: str, keep: int) -> list[Path]:
     return videos[keep:]
 
 
-@shared_task(name=PERIODIC_TASK)
-def render_periodic(animator: str, output_dir: str, n_frames: int, fps: float = 30,
+@shared_task(name=PERIODIC_TASK, bind=True)
+def render_periodic(self, animator: str, output_dir: str, n_frames: int, fps: float = 30,
                     keep: int = 24, prefix: str | None = None) -> dict:
     """Render ``animator`` (``module:Class``, params from the module's ``param_by_frame``)
     to ``<output_dir>/<prefix>-<UTC timestamp>.mp4`` and keep only the ``keep`` newest.
@@ -75,7 +75,8 @@ def render_periodic(animator: str, output_dir: str, n_frames: int, fps: float = 
     # Timestamps sort by name: pruning before this job writes keeps keep-1 old ones plus it.
     prune(directory, prefix, max(as_int(keep, "keep", minimum=0) - 1, 0))
     output = str(directory / f"{prefix}-{stamp}.mp4")
-    job = submit_job(cls(), output, make_params(n_frames), RenderOptions(fps=fps), settings,
-                     n_frames=n_frames)
-    logger.info("periodic render of %s submitted as job %s", animator, job.id)
-    return {"job": job.id, "output": output}
+    instance = cls()
+    job_id = enqueue(self.app, settings, animator_path(instance), pack_attrs(instance), output,
+                     make_params(n_frames), RenderOptions(fps=fps), n_frames=n_frames)
+    logger.info("periodic render of %s submitted as job %s", animator, job_id)
+    return {"job": job_id, "output": output}

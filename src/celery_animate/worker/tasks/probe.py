@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from celery_animate.encode.pvio_adapter import encoder_capabilities
-from celery_animate.worker.app import PROBE_TASK
+from celery_animate.job.messages import PROBE_TASK
 
 
 @shared_task(name=PROBE_TASK)

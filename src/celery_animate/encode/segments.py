@@ -1,40 +1,37 @@
 """Segmented encoding: a long job's video is encoded in segments by several encoders at once.
 
-Each segment (``spec.segment_range(k)``) is encoded by its own
-``encode_segment`` task, which the render task that stores the segment's
-last frame sends. So an encode process is only ever held while it encodes,
-and other jobs' encodes get it between segments. (Segment tasks sent before
-their frames were all rendered, as a stranger might, retry themselves later.)
-The segment goes into a hidden file beside the output; once that file is
-complete and flushed the segment is marked finished and its frames leave
-the frame store, which is what bounds the store. The chord's callback
-(``encode_video``) then encodes whatever segment nobody did, joins them by
-stream copy and publishes the video (:func:`encode_segmented`). The render
-side's half of the bound is :func:`celery_animate.job.window.pause`.
+Each segment (``spec.segment_range(k)``) is encoded by its own task, which
+the render task that stores the segment's last frame sends. So an encode
+process is only ever held while it encodes, and other jobs' encodes get it
+between segments. (Segment tasks sent before their frames were all rendered,
+as a stranger might, try again later.) The segment goes into a hidden file
+beside the output; once that file is complete and flushed the segment is
+marked finished and its frames leave the frame store, which is what bounds
+the store. The chord's callback then encodes whatever segment nobody did,
+joins them by stream copy and publishes the video (:func:`encode_segmented`).
+The render side's half of the bound is :func:`celery_animate.job.window.pause`.
 
 Every segment uses the job's one encoder: the first segment to start
 records the codec it will use, and a worker that would use another fails
 the job rather than make a video that cannot be joined.
 
-A segment task gives its encode process up to another job whose encoder
-waits ahead of it in the queue (a short job submitted beside a long one),
-while less than half its segment is encoded: it stops, drops its partial
-file and sends itself again, at most :data:`MAX_YIELDS` times per segment.
-A short job then waits for a few frames of the long job's encode, not for
-a whole segment.
+A segment gives its encode process up to another job whose encoder waits
+ahead of it in the queue (a short job submitted beside a long one), while
+less than half its segment is encoded: it stops, drops its partial file and
+raises :class:`SegmentYielded`, at most :data:`MAX_YIELDS` times per segment.
+A short job then waits for a few frames of the long job's encode, not for a
+whole segment.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import resource
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import redis
-from celery import shared_task
 
 from celery_animate.config import Settings
 from celery_animate.connection import REDIS_SCHEMES, redis_client
@@ -43,46 +40,32 @@ from celery_animate.encode.encoder import encode_frames, publish_segments
 from celery_animate.encode.lease import EncodeLease
 from celery_animate.encode.pvio_adapter import LIBX264, planned_codec
 from celery_animate.encode.stored_frames import StoredFrames
-from celery_animate.encode.waiter import EncodeAbandoned, FrameWaiter, progress_reporter
-from celery_animate.errors import ConfigurationError, EncodeIncomplete, InvalidArgument, WorkerLost
+from celery_animate.encode.waiter import FrameWaiter, progress_reporter
+from celery_animate.errors import (
+    ConfigurationError,
+    EncodeAbandoned,
+    EncodeIncomplete,
+    InvalidArgument,
+    SegmentYielded,
+    TryLater,
+    WorkerLost,
+)
 from celery_animate.frames import unpack_frame
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
-from celery_animate.paths import output_path, remove_partials, remove_segments, segment_path
-from celery_animate.states import TERMINAL_STATES
+from celery_animate.paths import output_path, remove_partials, segment_path
 from celery_animate.stores import FrameStore
-from celery_animate.worker import state as worker_state
-from celery_animate.worker.app import SEGMENT_TASK
-from celery_animate.worker.tasks.render import REDIS_BLIPS, redis_backoff
 
-logger = logging.getLogger(__name__)
-
-#: Seconds a segment task whose frames are not all rendered waits before it looks again, per
+#: Seconds a segment whose frames are not all rendered waits before it looks again, per
 #: segment it is past the first unfinished one, and at most.
 PAUSE_SECONDS, MAX_PAUSE_SECONDS = 1.0, 30.0
 #: Seconds the chord's callback waits, in its process, for the segments other encoders are on
-#: (asking every JOIN_WAIT_STEP seconds); then seconds before its retry looks again.
+#: (asking every JOIN_WAIT_STEP seconds); then seconds before it looks again.
 JOIN_WAIT_SECONDS, JOIN_WAIT_STEP, JOIN_POLL_SECONDS = 0.5, 0.02, 0.25
 #: Times one segment's encode gives its process up to another job, at most: beyond that it
 #: keeps it, so that neither a stream of short jobs nor forged messages starve a long one.
 MAX_YIELDS = 2
-
-
-class SegmentYielded(BaseException):
-    """A segment's encode stopped to let another job's encoder have its process.
-
-    A ``BaseException`` for the reason :class:`EncodeAbandoned` is one: pvio
-    must not answer it by encoding again with libx264.
-    """
-
-
-class SegmentNotReady(Exception):
-    """Segment encoding cannot go on in this slot now: try again later (countdown, seconds)."""
-
-    def __init__(self, countdown: float):
-        super().__init__(countdown)
-        self.countdown = countdown
 
 
 def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Settings,
@@ -90,7 +73,7 @@ def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Se
     """The codec every segment of the job uses: recorded by the first segment to start."""
     payload = store.get_many(record.job_id, [first_frame])[0]
     if payload is None:
-        raise SegmentNotReady(1.0)
+        raise TryLater(1.0, f"frame {first_frame} is not stored yet")
     height, width = unpack_frame(payload, settings.max_frame_pixels).shape[:2]
     mine = planned_codec(spec.options.video_mode, height, width)
     recorded = record.claim_codec(mine)
@@ -128,14 +111,15 @@ def yielding_reporter(report: Callable[[int], None], record: JobRecord, broker: 
 def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
                        segment: int, when_rendered: bool, priority: int | None = None) -> bool:
     """Encode segment ``segment`` into its file and drop its frames; False if someone else holds
-    it. With ``when_rendered``, raises :class:`SegmentNotReady` unless every frame of the segment
-    is in the store (the chord's callback knows they are all rendered). With the ``priority``
-    of its task, raises :class:`SegmentYielded` when it gives way to another job (see
+    it. With ``when_rendered``, raises :class:`TryLater` unless every frame of the segment is in
+    the store (the chord's callback knows they are all rendered). With the ``priority`` of its
+    task, raises :class:`SegmentYielded` when it gives way to another job (see
     :func:`yielding_reporter`)."""
     frames = spec.segment_range(segment)
     if when_rendered and not store.has_all(record.job_id, frames.stop, start=frames.start):
         ahead = segment - record.first_unfinished_segment()
-        raise SegmentNotReady(min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * max(1, ahead)))
+        raise TryLater(min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * max(1, ahead)),
+                       f"segment {segment}'s frames are not all rendered")
     part = f":seg{segment}"
     lease = EncodeLease(record, part=part)
     if not lease.acquire():
@@ -172,6 +156,11 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
         if record.finish_segment(segment, len(frames)):
             lifecycle.discard_frames(store, record.job_id, frames)
         record.add_seconds({"encode": result.encode_seconds})
+    except Exception as exc:
+        if not lease.held() and not isinstance(exc, EncodeAbandoned | TryLater):
+            # An encoder that lost its lease has no say over the job.
+            raise EncodeAbandoned(f"segment {segment} lost its lease while failing: {exc}") from exc
+        raise
     finally:
         with contextlib.suppress(redis.RedisError):
             record.end_encode_attempt(part)
@@ -179,11 +168,26 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
     return True
 
 
-def encode_segmented(record: JobRecord, spec: JobSpec, lease: EncodeLease) -> dict:
+def encode_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
+                   segment: int, priority: int | None) -> dict:
+    """The work of one segment's task: encode ``segment`` once its frames are rendered, then drop
+    them. Raises :class:`TryLater` (not rendered yet, or it gave way to another job),
+    :class:`EncodeAbandoned` (the job ended, or another encoder took over), and
+    :class:`InvalidArgument` for a segment the job does not have."""
+    if type(segment) is not int or not 0 <= segment < spec.n_segments:
+        raise InvalidArgument(f"segment {segment!r} does not exist: the job has {spec.n_segments}")
+    if record.finished_segments(spec.n_segments)[segment]:
+        return {"skipped": f"segment {segment} is encoded"}
+    if not encode_one_segment(record, spec, settings, store, segment, when_rendered=True,
+                              priority=priority):
+        return {"skipped": f"another encoder has segment {segment}"}
+    return {"segment": segment}
+
+
+def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
+                     lease: EncodeLease) -> dict:
     """The chord's callback for a segmented job, holding the job's lease: every frame is rendered.
     Encode the segments nobody encoded, wait for those being encoded, join, publish."""
-    settings = worker_state.settings()
-    store = worker_state.frame_store()
     output = output_path(spec.output, settings)
     deadline = time.monotonic() + JOIN_WAIT_SECONDS
     for segment, finished in enumerate(record.finished_segments(spec.n_segments)):
@@ -195,7 +199,7 @@ def encode_segmented(record: JobRecord, spec: JobSpec, lease: EncodeLease) -> di
         # second left. Wait a moment, then give the process back and look again soon. (Retrying
         # after 2 s, a 32-process fleet's 9 s job waited 2 s for a segment encoded in 0.1 s.)
         if not _finished_by(record, segment, deadline):
-            raise SegmentNotReady(JOIN_POLL_SECONDS)
+            raise TryLater(JOIN_POLL_SECONDS, f"another encoder is finishing segment {segment}")
     remove_partials(output, record.job_id, below_generation=lease.generation)
     segments = [segment_path(output, record.job_id, k) for k in range(spec.n_segments)]
     for segment, path in enumerate(segments):
@@ -208,7 +212,7 @@ def encode_segmented(record: JobRecord, spec: JobSpec, lease: EncodeLease) -> di
                               record.job_id, lease.generation, before_publish=lease.commit)
     record.add_seconds({"join": result.encode_seconds})
     record.set_stat("encoder_peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    lifecycle.finish(record, result)
+    lifecycle.end_job(record, result, lifecycle.Cleaner(store, settings))
     return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder,
             "segments": spec.n_segments}
 
@@ -221,69 +225,3 @@ def _finished_by(record: JobRecord, segment: int, deadline: float) -> bool:
             return False
         time.sleep(JOIN_WAIT_STEP)
     return True
-
-
-def end_segments(record: JobRecord, spec: JobSpec) -> None:
-    """The job ended: delete its frames, staged params and segment files."""
-    settings = worker_state.settings()
-    lifecycle.cleanup(record, spec, worker_state.frame_store())
-    with contextlib.suppress(InvalidArgument):  # an output path this worker refuses has no files
-        remove_segments(output_path(spec.output, settings), record.job_id)
-
-
-def _encode_segment_task(task, record: JobRecord, segment: int) -> dict:
-    state = record.state()
-    if state is None:
-        return {"skipped": "unknown job"}
-    try:
-        spec = worker_state.job_spec(record.job_id)
-        if type(segment) is not int or not 0 <= segment < spec.n_segments:
-            raise InvalidArgument(f"segment {segment!r} does not exist: the job has {spec.n_segments}")
-    except InvalidArgument as exc:
-        lifecycle.fail(record, exc)
-        raise
-    if state in TERMINAL_STATES:
-        end_segments(record, spec)
-        return {"skipped": state}
-    if record.finished_segments(spec.n_segments)[segment]:
-        return {"skipped": f"segment {segment} is encoded"}
-    settings = worker_state.settings()
-    try:
-        priority = task.request.delivery_info.get("priority")
-        if not encode_one_segment(record, spec, settings, worker_state.frame_store(), segment,
-                                  when_rendered=True,
-                                  priority=priority if type(priority) is int else None):
-            return {"skipped": f"another encoder has segment {segment}"}
-    except SegmentNotReady as wait:
-        raise task.retry(countdown=wait.countdown) from None
-    except SegmentYielded:
-        logger.info("segment %d of job %s gave its encode process to another job's encoder",
-                    segment, record.job_id)
-        raise task.retry(countdown=0) from None
-    except EncodeAbandoned as reason:
-        if record.state() in TERMINAL_STATES or record.state() is None:
-            end_segments(record, spec)
-            return {"skipped": str(reason)}
-        raise task.retry(countdown=PAUSE_SECONDS) from None  # lost its lease: look again later
-    except REDIS_BLIPS:
-        raise
-    except Exception as exc:
-        lifecycle.fail(record, exc)
-        end_segments(record, spec)
-        raise
-    return {"segment": segment}
-
-
-@shared_task(name=SEGMENT_TASK, bind=True, max_retries=None)
-def encode_segment(self, job_id: str, segment: int) -> dict:
-    """Encode segment ``segment`` of ``job_id`` once its frames are rendered, then drop them.
-
-    Until then it retries itself later, holding no worker slot. Safe to run
-    again: a finished segment is left alone. Fails the job on an encoder
-    that differs from the job's.
-    """
-    record = worker_state.job_record(job_id)
-    try:
-        return _encode_segment_task(self, record, segment)
-    except REDIS_BLIPS as exc:
-        raise self.retry(exc=exc, countdown=redis_backoff(self)) from exc

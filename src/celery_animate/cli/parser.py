@@ -10,9 +10,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from celery_animate.errors import CeleryAnimateError, RenderFailed
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
 
 
 def _add_render_args(parser: argparse.ArgumentParser) -> None:
@@ -48,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(command_name="status")
     wait = sub.add_parser("wait", help="wait for a job, print where its video is")
     wait.add_argument("job")
-    wait.add_argument("--timeout", type=float, help="give up after this many seconds")
+    wait.add_argument("--timeout", type=_seconds, help="give up after this many seconds")
     wait.add_argument("--no-progress", action="store_true", help="no progress bars")
     wait.set_defaults(command_name="wait")
     jobs = sub.add_parser("jobs", help="recent jobs with their state and progress")
-    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--limit", type=_positive_int, default=20, help="how many jobs (default 20)")
     jobs.set_defaults(command_name="jobs")
     cancel = sub.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job")
@@ -86,7 +109,3 @@ def main(argv: list[str] | None = None) -> int:
             json.JSONDecodeError) as exc:
         print(f"celery-animate: error: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Rendering one chunk of a job into the frame store: the work behind the render task.
+
+A chunk is safe to render twice: frames are overwritten with identical bytes
+and progress counts each chunk once. It stops (deleting the frames it wrote)
+when its job ends meanwhile, and waits (raising :class:`TryLater`) while its
+frames lie beyond the job's render window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from celery_animate.config import Settings
+from celery_animate.errors import InvalidArgument, TryLater, WorkerLost
+from celery_animate.frames import pack_frame
+from celery_animate.job import lifecycle
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
+from celery_animate.job.window import pause
+from celery_animate.params import describe_ranges
+from celery_animate.render.frame_loop import FigureCache, render_frames
+from celery_animate.render.grab import poster_png
+from celery_animate.states import QUEUED, TERMINAL_STATES
+from celery_animate.stores import FrameStore
+
+#: Seconds between a chunk's progress reports to the job, and between its shown progress.
+REPORT_SECONDS, SHOW_SECONDS = 0.25, 2.0
+
+
+@dataclass
+class ChunkOutcome:
+    """What a chunk did: the frames it stored (none when its job ended meanwhile), and the
+    encode segments whose frames are now all stored (their encoders may start)."""
+
+    frames: list[int]
+    completed_segments: list[int]
+    ended: bool = False
+
+
+def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, settings: Settings,
+                 store: FrameStore, figures: FigureCache,
+                 show: Callable[[int, int], None] = lambda done, total: None) -> ChunkOutcome:
+    """Render chunk ``chunk_no`` of the job (in ``state``, not ended) into ``store``.
+
+    ``show(done, total)`` is called every :data:`SHOW_SECONDS` with the frames stored so far.
+    Raises :class:`TryLater` while the chunk must wait for the render window;
+    :class:`InvalidArgument` for a chunk the job does not have; :class:`WorkerLost` when the
+    chunk was delivered more than ``settings.max_deliveries`` times (its process died each
+    time); and whatever the user's ``setup()`` or ``update()`` raises.
+    """
+    if type(chunk_no) is not int or not 0 <= chunk_no < spec.n_chunks:
+        raise InvalidArgument(f"chunk {chunk_no!r} does not exist: the job has {spec.n_chunks}")
+    frames = record.load_chunk(chunk_no, spec.n_frames)
+    wait = pause(record, spec, settings, min(index for index, _ in frames))
+    if wait:
+        raise TryLater(wait, f"chunk {chunk_no} waits for the render window")
+    deliveries = record.count_delivery(chunk_no)
+    if deliveries > settings.max_deliveries:
+        raise WorkerLost(
+            f"chunk {chunk_no} (frames {describe_ranges(sorted(i for i, _ in frames))}) was started "
+            f"{deliveries - 1} times and its worker process died each time (killed by a signal "
+            "such as SIGKILL or the out-of-memory killer, or crashed in native code): see the "
+            "render workers' logs, and make update() survive those frames")
+    if state == QUEUED:  # the job's first chunks; later ones skip these two round trips
+        lifecycle.begin_rendering(record)
+        record.mark_started()
+    clock = time.perf_counter()
+    prepared = figures.get(spec.animator_path, spec.animator_attrs, settings.allowed_animators)
+    seconds = {"setup": time.perf_counter() - clock, "render": 0.0, "store_put": 0.0}
+    options = spec.options
+    written: list[int] = []
+    clock = reported = shown = time.perf_counter()
+    for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
+                                        options.reuse_figure_object,
+                                        options.plotting_log_interval, settings.max_frame_pixels,
+                                        options.blit and settings.auto_blit):
+        stored = time.perf_counter()
+        seconds["render"] += stored - clock
+        store.put(record.job_id, frame_idx, pack_frame(rgb))
+        if frame_idx == 0:  # a web page can show it while the rest is made
+            record.set_poster(poster_png(rgb))
+        written.append(frame_idx)
+        # Progress (and news of an ended job) every REPORT_SECONDS, not every frame; shown
+        # progress every SHOW_SECONDS: each is a Redis round trip.
+        ended = False
+        last = len(written) == len(frames)
+        if stored - reported > REPORT_SECONDS or last:
+            reported = stored
+            state = lifecycle.report_chunk(record, chunk_no, len(written))
+            ended = state is None or state in TERMINAL_STATES
+        if stored - shown > SHOW_SECONDS and not last:
+            shown = stored
+            show(len(written), len(frames))
+        clock = time.perf_counter()
+        seconds["store_put"] += clock - stored
+        if ended:
+            # The job's data may be purged already: take back what this chunk stored.
+            lifecycle.discard_frames(store, record.job_id, written)
+            return ChunkOutcome([], [], ended=True)
+    record.add_seconds(seconds)
+    return ChunkOutcome(written, completed_segments(spec, store, record.job_id, written))
+
+
+def completed_segments(spec: JobSpec, store: FrameStore, job_id: str, written: list[int]) -> list[int]:
+    """The segments of a segmented job that ``written`` frames fell into and whose frames are now
+    all stored. Two chunks finishing one segment together may both find it; the segment's lease
+    and its finished mark make the second encode a no-op."""
+    if spec.n_segments == 1:
+        return []
+    return [segment for segment in sorted({index // spec.segment_frames for index in written})
+            if store.has_all(job_id, spec.segment_range(segment).stop,
+                             start=spec.segment_range(segment).start)]
