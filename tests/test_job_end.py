@@ -72,9 +72,27 @@ def assert_nothing_left(cluster, job: RenderJob, out_dir: Path, expected: set[st
                show=lambda: leftovers(cluster, job.id, out_dir, expected))
 
 
+def cancel_and_check(cluster, job: RenderJob, out_dir: Path, expected: set[str]) -> None:
+    """Cancel the running job; it ends cancelled and leaves nothing (the old video stays)."""
+    assert job.cancel() is True
+    with pytest.raises(JobCancelled):
+        job.wait(timeout=30)
+    assert_nothing_left(cluster, job, out_dir, expected)
+    if expected:
+        assert (out_dir / "video.mp4").read_bytes() == OLD_VIDEO
+
+
 def old_video(out_dir: Path) -> Path:
     path = out_dir / "video.mp4"
     path.write_bytes(OLD_VIDEO)
+    return path
+
+
+@pytest.fixture
+def out_dir(tmp_path) -> Path:
+    """An output directory of the test's own (its tmp_path holds the workers' logs too)."""
+    path = tmp_path / "out"
+    path.mkdir()
     return path
 
 
@@ -105,10 +123,7 @@ def test_cancelled_before_rendering_leaves_nothing(split, tmp_path):
     job = BarCode(tag="never").submit(tmp_path / "video.mp4", bar_params(4 * SEGMENT), fps=10,
                                       settings=settings)
     assert job.progress().state == "queued"
-    assert job.cancel() is True
-    with pytest.raises(JobCancelled):
-        job.wait(timeout=30)
-    assert_nothing_left(split, job, tmp_path, set())
+    cancel_and_check(split, job, tmp_path, set())
 
 
 def test_cancelled_while_rendering_leaves_nothing(split, tmp_path):
@@ -117,11 +132,18 @@ def test_cancelled_while_rendering_leaves_nothing(split, tmp_path):
     wait_until(lambda: job.progress().rendered >= SEGMENT + 2, timeout=60,
                message="a segment's worth of frames to be rendered")
     assert job.progress().state == "rendering"
-    assert job.cancel() is True
-    with pytest.raises(JobCancelled):
-        job.wait(timeout=30)
-    assert_nothing_left(split, job, tmp_path, {"video.mp4"})
-    assert output.read_bytes() == OLD_VIDEO
+    cancel_and_check(split, job, tmp_path, {"video.mp4"})
+
+
+def test_cancelled_after_rendering_while_the_video_is_encoded_leaves_nothing(split, tmp_path):
+    # A job of one segment: its streaming encoder is still at work when the last frame is stored.
+    old_video(tmp_path)
+    job = BarCode(tag="rendered").submit(tmp_path / "video.mp4", bar_params(SEGMENT - 4), fps=3,
+                                         video_extra_ffmpeg_params=SLOW_ENCODE,
+                                         settings=split.settings)  # 4 s of encoding
+    wait_until(lambda: job.progress().state == "encoding", timeout=60,
+               message="every frame to be rendered")
+    cancel_and_check(split, job, tmp_path, {"video.mp4"})
 
 
 def test_cancelled_while_a_segment_is_encoded_leaves_nothing(split, tmp_path):
@@ -132,17 +154,11 @@ def test_cancelled_while_a_segment_is_encoded_leaves_nothing(split, tmp_path):
                                          settings=split.settings)  # each segment encodes 4 s
     wait_until(lambda: client.exists(keys.lease(job.id, ":seg0")), timeout=60,
                message="segment 0 to be encoding")
-    assert job.cancel() is True
-    with pytest.raises(JobCancelled):
-        job.wait(timeout=30)
-    assert_nothing_left(split, job, tmp_path, {"video.mp4"})
-    assert output.read_bytes() == OLD_VIDEO
+    cancel_and_check(split, job, tmp_path, {"video.mp4"})
 
 
-def test_the_stall_timeout_fails_a_stuck_job_and_leaves_nothing(make_cluster, tmp_path):
+def test_the_stall_timeout_fails_a_stuck_job_and_leaves_nothing(make_cluster, out_dir):
     # One frame takes 6 s; the watchdog gives a rendering job 3 s without progress.
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
     cluster = make_cluster(SPLIT_NODES, env={**SMALL_SEGMENTS, "CELERY_ANIMATE_STALL_TIMEOUT": "3"})
     job = Slow(6.0).submit(out_dir / "video.mp4", bar_params(2), fps=10, settings=cluster.settings)
     with pytest.raises(RenderFailed, match="JobStalled"):
@@ -150,9 +166,7 @@ def test_the_stall_timeout_fails_a_stuck_job_and_leaves_nothing(make_cluster, tm
     assert_nothing_left(cluster, job, out_dir, set())
 
 
-def test_a_time_limit_fails_the_job_and_leaves_nothing(make_cluster, tmp_path):
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
+def test_a_time_limit_fails_the_job_and_leaves_nothing(make_cluster, out_dir):
     cluster = make_cluster((WorkerSpec("render", "limited", 1, args=("--time-limit=2",)),
                             WorkerSpec("gpu", "encode", 1)), env=SMALL_SEGMENTS)
     job = Slow(1.0).submit(out_dir / "video.mp4", bar_params(8), fps=4, num_workers=1,
@@ -163,13 +177,11 @@ def test_a_time_limit_fails_the_job_and_leaves_nothing(make_cluster, tmp_path):
 
 
 def test_recovery_giving_up_fails_the_job_and_an_encode_worker_removes_its_data(make_cluster,
-                                                                                  tmp_path):
+                                                                                  out_dir):
     # No encode worker yet: the rendered job's encode messages wait on the gpu queue, and a
     # stranger (or `celery purge`) deletes them again and again. Recovery sends them again once
     # (CELERY_ANIMATE_MAX_DELIVERIES=1), then fails the job. The render node cannot see the
     # output directory, so the data waits for an encode worker, which removes it on arrival.
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
     env = {**SMALL_SEGMENTS, "CELERY_ANIMATE_VISIBILITY_TIMEOUT": "4",
            "CELERY_ANIMATE_MAX_DELIVERIES": "1"}
     cluster = make_cluster((WorkerSpec("render", "render", 2),), env=env)

@@ -152,7 +152,11 @@ class RenderFailed(CeleryAnimateError):
         super().__init__(text)
 
 
-# -- control flow inside the encoders: never seen by a caller -----------------------------------
+# -- control flow inside the tasks: never seen by a caller ---------------------------------------
+class JobEnded(CeleryAnimateError):
+    """A task's job ended, or its record is gone: the task has nothing to do (not an error)."""
+
+
 class EncodeAbandoned(CeleryAnimateError):
     """An encoder steps aside: its job ended (failed, cancelled) or another encoder took over.
 

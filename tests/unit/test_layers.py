@@ -291,6 +291,18 @@ def test_in_function_imports_point_down_the_layers():
     assert not violations, "imports that point up the Layers table of README.md:\n" + "\n".join(violations)
 
 
+def test_no_task_module_imports_another():
+    """Tasks share their policy through ``worker.tasks.base`` alone."""
+    tasks = f"{ROOT_NAME}.worker.tasks"
+    shared = {tasks, f"{tasks}.base"}
+    found = [f"{module} imports {imp.target} ({imp.text})"
+             for module, imports in all_imports().items()
+             if module.startswith(f"{tasks}.") and module not in shared
+             for imp in imports if imp.target.startswith(f"{tasks}.") and imp.target not in shared]
+    assert not found, found
+    assert f"{tasks}.base" in all_imports(), "the tasks' shared policy moved: update this test"
+
+
 def test_no_import_cycle_at_module_level():
     graph = {module: {imp.target for imp in found
                       if not imp.in_function and not imp.type_checking and imp.target != module}

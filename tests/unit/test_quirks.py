@@ -15,6 +15,7 @@ import pytest
 
 from celery_animate.client.embedded.worker import drop_inherited_afterfork_hooks
 from celery_animate.encode import pvio_adapter
+from celery_animate.errors import EncodeAbandoned, TryLater
 
 
 def test_afterfork_registry_is_what_embedded_worker_clears():
@@ -200,6 +201,58 @@ def test_pvio_fallback_is_reported_as_a_log_warning():
     code = "import inspect, pvio.io; print(inspect.getsource(pvio.io))"
     source = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "falling back" in source or "encoding with libx264" in source
+
+
+def _pretend_nvenc(monkeypatch) -> None:
+    """Make pvio try NVENC first (no GPU here: that attempt fails, or is stopped by the feed)."""
+    monkeypatch.setattr(pvio._accel, "cuda_available", lambda: True)
+    monkeypatch.setattr(pvio._accel, "can_use_nvenc", lambda height, width: True)
+    monkeypatch.setattr(pvio._accel, "nvenc_ffmpeg_exe", lambda: None)
+
+
+class _StopsAt:
+    """Frames that raise ``error`` when frame ``at`` is asked for, counting their passes."""
+
+    def __init__(self, n: int, at: int, error: Exception):
+        self.frames = [np.full((32, 32, 3), 40 * i, dtype=np.uint8) for i in range(n)]
+        self.at, self.error, self.passes = at, error, 0
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index):
+        return self.frames[index]
+
+    def __iter__(self):
+        self.passes += 1
+        for index, frame in enumerate(self.frames):
+            if index == self.at and self.passes > 1:
+                raise self.error
+            yield frame
+
+
+def test_pvio_answers_any_exception_of_an_nvenc_attempt_by_encoding_again_with_libx264(
+        tmp_path, monkeypatch):
+    """encode/pvio_adapter.py: why PvioFeed remembers an encoder's stop: pvio reads the frames
+    again for its libx264 attempt after any exception of the NVENC one."""
+    _pretend_nvenc(monkeypatch)
+    frames = _StopsAt(5, at=2, error=ValueError("stop"))
+    with pytest.raises(ValueError, match="stop"):
+        pvio.write_frames_to_video(str(tmp_path / "v.mp4"), frames, 5, mode="gpu", quiet=True)
+    assert frames.passes == 3  # the size check, the NVENC attempt, the libx264 attempt
+
+
+@pytest.mark.parametrize("stop", [EncodeAbandoned("the job was cancelled"), TryLater(1.0, "later")])
+def test_an_encoder_that_steps_aside_is_not_encoded_again_with_libx264(tmp_path, monkeypatch, stop):
+    _pretend_nvenc(monkeypatch)
+    frames = _StopsAt(5, at=2, error=stop)
+    feed = pvio_adapter.PvioFeed(frames, lambda n: None)
+    with pytest.raises(type(stop)) as raised:
+        pvio_adapter.write_video(tmp_path / "v.mp4", feed, 5, mode="gpu", quality=10, preset=None,
+                                 extra_ffmpeg_params=None)
+    assert raised.value is stop and feed.stopped is stop
+    assert frames.passes == 2  # the NVENC attempt; the libx264 one stopped before reading any
+    assert not (tmp_path / "v.mp4").exists()
 
 
 def test_kill_writers_of_stops_a_child_naming_the_file(tmp_path):

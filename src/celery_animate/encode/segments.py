@@ -54,7 +54,7 @@ from celery_animate.frames import unpack_frame
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
-from celery_animate.paths import output_path, remove_partials, segment_path
+from celery_animate.paths import output_path, segment_path
 from celery_animate.stores import FrameStore
 
 #: Seconds a segment whose frames are not all rendered waits before it looks again, per
@@ -133,7 +133,7 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
             raise WorkerLost(f"the encoder's process died {deaths} times while encoding segment "
                              f"{segment} (frames {frames.start}-{frames.stop - 1}): see the encode "
                              "workers' logs")
-        remove_partials(target, record.job_id, below_generation=lease.generation)
+        lifecycle.discard_stale_attempts(target, record.job_id, lease.generation)
         codec = _job_codec(record, spec, store, settings, frames.start)
         options = replace(spec.options, video_mode="cpu" if codec == LIBX264 else "gpu")
         waiter = FrameWaiter(record, store, frames.stop, lease.check, stall_after=None,
@@ -200,7 +200,7 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
         # after 2 s, a 32-process fleet's 9 s job waited 2 s for a segment encoded in 0.1 s.)
         if not _finished_by(record, segment, deadline):
             raise TryLater(JOIN_POLL_SECONDS, f"another encoder is finishing segment {segment}")
-    remove_partials(output, record.job_id, below_generation=lease.generation)
+    lifecycle.discard_stale_attempts(output, record.job_id, lease.generation)
     segments = [segment_path(output, record.job_id, k) for k in range(spec.n_segments)]
     for segment, path in enumerate(segments):
         if not path.is_file():

@@ -27,7 +27,7 @@ from celery_animate.errors import EncodeAbandoned, TryLater, WorkerLost
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
-from celery_animate.paths import output_path, remove_partials
+from celery_animate.paths import output_path
 from celery_animate.stores import FrameStore
 
 #: Seconds without a newly rendered frame after which a streaming encoder steps aside.
@@ -60,7 +60,7 @@ def encode_video(record: JobRecord, spec: JobSpec, settings: Settings, store: Fr
             return encode_segmented(record, spec, settings, store, lease)
         output = output_path(spec.output, settings)
         # Earlier generations can no longer publish: what they left is garbage.
-        remove_partials(output, record.job_id, below_generation=lease.generation)
+        lifecycle.discard_stale_attempts(output, record.job_id, lease.generation)
         record.reset_encoded()
         waiter = FrameWaiter(record, store, spec.n_frames, lease.check,
                              stall_after=STALL_SECONDS if streaming else None)

@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -228,6 +229,13 @@ def running_jobs(client: redis.Redis, ttl: int) -> Iterator[tuple[JobRecord, str
             client.zrem(ACTIVE_JOBS, raw)
             continue
         yield record, state.decode(), float(progress_at or 0)
+
+
+def discard_stale_attempts(output: Path, job_id: str, below_generation: int) -> None:
+    """Delete what the job's earlier encode attempts (lease generations below
+    ``below_generation``, which can no longer publish) left beside ``output``: the new lease
+    holder calls it before it encodes."""
+    remove_partials(output, job_id, below_generation=below_generation)
 
 
 def discard_frames(store: FrameStore, job_id: str, indices: list[int] | range) -> None:

@@ -32,7 +32,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TaskPredicate, TimeLimitExceeded
 
 from celery_animate.config import Settings
-from celery_animate.errors import EncodeAbandoned, InvalidArgument, TaskKilled, TryLater
+from celery_animate.errors import EncodeAbandoned, InvalidArgument, JobEnded, TaskKilled, TryLater
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
@@ -47,10 +47,6 @@ REDIS_BLIPS = (redis.ConnectionError, redis.TimeoutError)
 #: What a job that lost a task to the worker's hand says.
 KILLED = ("a {task} task of this job ended without finishing: it was killed by a time limit "
           "(--time-limit) or revoke(terminate=True), or failed; see the {side} workers' logs")
-
-
-class JobEnded(Exception):
-    """The task's job ended, or its record is gone: there is nothing to do (not an error)."""
 
 
 @dataclass
