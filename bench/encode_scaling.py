@@ -1,8 +1,10 @@
-"""Issue 12's encode-side measurements, on real processes: the frame store's peak against job
-length, a short job beside a long one, parallel encoding, and what segments cost in quality.
+"""Encode-side measurements on real processes: the frame store's peak (frames waiting for the
+encoders, and encoded segments waiting for the join) against job length on a loaded machine, a
+short job beside a long one, parallel encoding, and what segments cost in quality.
 
-    python bench/encode_scaling.py            # writes bench/results/encode_scaling.{md,json}
-    python bench/encode_scaling.py --smoke    # small sizes: checks the script runs
+    python bench/encode_scaling.py                     # writes bench/results/encode_scaling.{md,json}
+    python bench/encode_scaling.py --smoke             # small sizes: checks the script runs
+    python bench/encode_scaling.py --only store-peak   # re-measures one section, keeps the others
 
 Every cluster is a private redis-server with `celery worker` processes (prefork): render -c 2,
 encode -c 1 unless said otherwise, default settings (segments of at most 60 frames, a window of
@@ -13,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +36,7 @@ from animators import HD, NoisyHD, bar_params  # noqa: E402
 from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
 
 from bench.sampling import PeakSampler  # noqa: E402
-from celery_animate import Settings  # noqa: E402
+from celery_animate import Settings, keys  # noqa: E402
 from celery_animate.client.embedded.redis_server import RedisServer  # noqa: E402
 from celery_animate.encode.join import join_segments  # noqa: E402
 
@@ -56,38 +61,136 @@ def cluster(log_dir: Path, encoders: int = 1, **env: str):
                 stop(worker)
 
 
+#: The store-peak jobs: 1280x720 noise with libx264's preset ``slower``, so the encoders are the
+#: bottleneck by far and frames pile up in the store unless the window holds them back.
+PEAK_ENCODING = {**ENCODING, "video_preset": "slower"}
+#: Encode processes in the store-peak cluster: more than one, so several segments of the job
+#: are encoded at once (a window of two segments lets two encode).
+PEAK_ENCODERS = 2
+
+
 class FramePeak(PeakSampler):
-    """Samples, every 20 ms, how many frames and bytes the frame store holds; keeps the peak."""
+    """Samples, every 20 ms, the frames in the frame store and the encoded segments kept there
+    until the join (count and bytes of each, in one pass); keeps the peaks of each and of their
+    sum, and once a second a line of the job's state (see :meth:`timeline`)."""
 
     def __init__(self, client: redis.Redis):
         super().__init__(0.02)
-        self.client, self.frames, self.bytes = client, 0, 0
+        self.client = client
+        self.job_id: str | None = None  # set once submitted: the timeline reads its record
+        self.frames = self.bytes = self.segments = self.segment_bytes = 0
+        self.both = self.both_bytes = 0
+        self.samples = 0
+        self.timeline: list[dict] = []
+        self._started = time.monotonic()
+        self._next_line = 0.0
+
+    def _sizes(self, pattern: str) -> tuple[list[bytes], list[int]]:
+        keys = list(self.client.scan_iter(pattern, count=1000))
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.strlen(key)
+            return keys, pipe.execute()
 
     def sample(self) -> None:
-        keys = list(self.client.scan_iter("celery_animate:frame:*", count=1000))
-        if len(keys) > self.frames:
-            with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.strlen(key)
-                self.bytes = max(self.bytes, sum(pipe.execute()))
-            self.frames = len(keys)
+        frame_keys, frame_sizes = self._sizes("celery_animate:frame:*")
+        segment_keys, segment_sizes = self._sizes("celery_animate:segment:*")
+        frames, frame_bytes = len(frame_keys), sum(frame_sizes)
+        segments, segment_bytes = len(segment_keys), sum(segment_sizes)
+        self.samples += 1
+        self.frames, self.bytes = max(self.frames, frames), max(self.bytes, frame_bytes)
+        self.segments = max(self.segments, segments)
+        self.segment_bytes = max(self.segment_bytes, segment_bytes)
+        self.both = max(self.both, frames + segments)
+        self.both_bytes = max(self.both_bytes, frame_bytes + segment_bytes)
+        now = time.monotonic() - self._started
+        if self.job_id is not None and now >= self._next_line:
+            self._next_line = now + 1.0
+            self.timeline.append(self._line(now, frame_keys, frame_bytes, segments, segment_bytes))
+
+    def _line(self, now: float, frame_keys: list[bytes], frame_bytes: int, segments: int,
+              segment_bytes: int) -> dict:
+        """The job's state now: frames stored (count, MiB, lowest and highest index), segments
+        kept, the first segment not encoded yet, the encode leases alive, and seconds since an
+        encoder last made progress."""
+        job = keys.job(self.job_id)
+        indices = [int(key.rsplit(b":", 1)[1]) for key in frame_keys]
+        leases = [key for key in self.client.scan_iter(f"{job}:lease*", count=1000)
+                  if not key.endswith(b":generation")]
+        encoded_at = self.client.hget(job, "encoded_at")
+        return {"t": round(now, 1), "frames": len(frame_keys), "frame_mib": round(frame_bytes / 2**20, 1),
+                "lowest": min(indices, default=None), "highest": max(indices, default=None),
+                "segments": segments, "segment_mib": round(segment_bytes / 2**20, 1),
+                "first_unfinished": int(self.client.bitpos(keys.segments(self.job_id), 0)),
+                "leases": len(leases),
+                "idle_s": round(time.time() - float(encoded_at), 1) if encoded_at else None}
 
 
-def store_peak(work: Path, lengths: list[int]) -> list[dict]:
-    """Peak frames and MiB in the store for jobs of ``lengths`` frames (1280x720 with noise: the
-    one encoder is the bottleneck)."""
-    rows = []
-    with cluster(work) as (settings, client):
-        for n in lengths:
+@contextmanager
+def cpu_load(processes: int, niceness: int):
+    """``processes`` busy-loop Python processes at ``niceness`` for the ``with`` block: the other
+    work a shared machine runs."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                             preexec_fn=lambda: os.nice(niceness)) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def window_misses(timeline: list[dict], window: int, segment: int) -> list[dict]:
+    """The timeline's lines with a frame stored past the window's end (the first unfinished
+    segment's first frame + ``window``, plus the chunk in flight at its edge: half a segment)."""
+    return [line for line in timeline if line["highest"] is not None
+            and line["highest"] >= line["first_unfinished"] * segment + window + segment // 2]
+
+
+def store_peak(work: Path, order: list[int], hogs: int, niceness: int) -> dict:
+    """Peaks in the store for 1280x720 noise jobs of ``order``'s lengths in frames, run in that
+    order on one cluster with :data:`PEAK_ENCODERS` encode processes while ``hogs`` busy loops
+    load the machine: frames, encoded segments, and both sampled together."""
+    lengths = sorted(set(order))
+    runs = []
+    with cpu_load(hogs, niceness), cluster(work, PEAK_ENCODERS) as (settings, client):
+        for n in order:
             with FramePeak(client) as peak:
                 started = time.monotonic()
-                NoisyHD(tag="peak").submit(work / f"peak-{n}.mp4", bar_params(n), fps=30, settings=settings,
-                                      **ENCODING).wait(timeout=3600)
+                job = NoisyHD(tag="peak").submit(work / f"peak-{n}.mp4", bar_params(n), fps=30,
+                                                 settings=settings, **PEAK_ENCODING)
+                peak.job_id = job.id
+                job.wait(timeout=3600)
                 seconds = time.monotonic() - started
-            rows.append({"frames": n, "peak_frames": peak.frames, "peak_mib": peak.bytes / 2**20,
-                         "seconds": seconds})
-            print(rows[-1], flush=True)
-    return rows
+            timeline = peak.timeline
+            misses = window_misses(timeline, settings.window_frames, settings.segment_length)
+            runs.append({"frames": n, "peak_frames": peak.frames, "peak_mib": peak.bytes / 2**20,
+                         "peak_segments": peak.segments,
+                         "peak_segment_mib": peak.segment_bytes / 2**20,
+                         "peak_both": peak.both, "peak_both_mib": peak.both_bytes / 2**20,
+                         "seconds": seconds, "samples": peak.samples,
+                         "timeline_lines": len(timeline), "lines_past_window": len(misses),
+                         "lines_past_window_without_lease": sum(1 for line in misses
+                                                                if not line["leases"]),
+                         "max_idle_s": max((line["idle_s"] or 0 for line in timeline), default=0),
+                         "timeline": timeline})
+            print({k: v for k, v in runs[-1].items() if k != "timeline"}, flush=True)
+    median = {}
+    for n in lengths:
+        mine = [run for run in runs if run["frames"] == n]
+        median[str(n)] = {key: statistics.median(run[key] for run in mine)
+                          for key in ("peak_frames", "peak_mib", "peak_segments", "peak_segment_mib",
+                                      "peak_both", "peak_both_mib", "seconds")}
+        median[str(n)]["runs"] = len(mine)
+    short, long = (median[str(n)] for n in (min(lengths), max(lengths)))
+    return {"setup": {"encoders": PEAK_ENCODERS, "preset": PEAK_ENCODING["video_preset"],
+                      "quality": PEAK_ENCODING["video_quality"], "hogs": hogs, "niceness": niceness,
+                      "window": settings.window_frames, "segment": settings.segment_length,
+                      "lengths": lengths, "order": order},
+            "runs": runs, "median": median,
+            "ratio": {"frames_mib": long["peak_mib"] / short["peak_mib"],
+                      "frames_count": long["peak_frames"] / short["peak_frames"],
+                      "both_mib": long["peak_both_mib"] / short["peak_both_mib"]}}
 
 
 def short_beside_long(work: Path, repeats: int, long_frames: int, encoders: int = 1) -> dict:
@@ -115,7 +218,7 @@ def short_beside_long(work: Path, repeats: int, long_frames: int, encoders: int 
 
 
 def sharing(work: Path, repeats: int, long_frames: int) -> list[dict]:
-    """:func:`short_beside_long` with one encode process (the issue's setup) and two (the
+    """:func:`short_beside_long` with one encode process and two (the
     README's: ``-Q gpu -c 2``)."""
     return [short_beside_long(work, repeats, long_frames, encoders) for encoders in (1, 2)]
 
@@ -168,7 +271,7 @@ def psnr(path: Path, reference: list[np.ndarray]) -> float:
 
 
 def one_line_frames(n_frames: int) -> list[np.ndarray]:
-    """The issue-11 one-line wave (640x480, axis labels, title) as the renderer draws it."""
+    """The one-line wave of ``ported.py`` (640x480, axis labels, title) as the renderer draws it."""
     sys.path.insert(0, str(ROOT / "bench"))
     from ported import OneLine, one_line_params
 
@@ -205,20 +308,62 @@ def segment_quality(work: Path, source: str, frames: list[np.ndarray], segment: 
     return row
 
 
+def store_peak_report(peak: dict) -> list[str]:
+    """The store-peak section: medians per job length, every run, the ratios and what the
+    once-a-second timeline says about the window."""
+    setup = peak["setup"]
+    short, long = min(setup["lengths"]), max(setup["lengths"])
+    lines = ["## The frame store's peak against job length, on a loaded machine", "",
+             f"Render -c 2, one encode worker with {setup['encoders']} processes; 1280x720 frames "
+             "with a field of noise that changes every frame (`NoisyHD`), libx264 quality "
+             f"{setup['quality']}, preset {setup['preset']}, so the encoders are the bottleneck; "
+             f"segments of {setup['segment']} frames, a window of {setup['window']}. "
+             f"{setup['hogs']} busy-loop Python process(es) at nice {setup['niceness']} ran for the "
+             "whole measurement (load average "
+             f"{setup.get('loadavg_before', '?')} before it, {setup.get('loadavg_after', '?')} after), "
+             "beside whatever else shared the machine. Jobs of "
+             f"{' and '.join(map(str, setup['lengths']))} frames alternated, in the order "
+             f"{', '.join(map(str, setup['order']))}, on one cluster. The store is sampled every "
+             "20 ms; frames and segments are counted in the same sample, so their sum's peak is a "
+             "real moment's.", "",
+             "Medians:", "",
+             "| frames | runs | frames in store: peak | MiB | encoded segments stored: peak | MiB "
+             "| frames + segments: peak | MiB | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+    for n in setup["lengths"]:
+        m = peak["median"][str(n)]
+        lines.append(f"| {n} | {m['runs']} | {m['peak_frames']:g} | {m['peak_mib']:.1f} | "
+                     f"{m['peak_segments']:g} | "
+                     f"{m['peak_segment_mib']:.1f} | {m['peak_both']:g} | {m['peak_both_mib']:.1f} | "
+                     f"{m['seconds']:.0f} |")
+    ratio = peak["ratio"]
+    lines += ["", f"Ratio {long} frames / {short} frames (medians): frames alone "
+              f"**{ratio['frames_mib']:.2f}x** in MiB ({ratio['frames_count']:.2f}x in count); "
+              f"frames + segments **{ratio['both_mib']:.2f}x** in MiB.", "",
+              "Every run, in the order run (a line of the timeline is one second; \"past the "
+              "window\": a frame stored at or beyond the first unfinished segment's first frame + "
+              "the window + half a segment, the most a chunk at the window's edge may add; "
+              "\"no lease\": of those, the lines when no encode lease of the job was alive; "
+              "the JSON keeps a line every 5 s and every line past the window):", "",
+              "| frames | frames: peak | MiB | segments: peak | MiB | both: peak | MiB | seconds "
+              "| timeline lines | past the window | no lease | most s without encoder progress |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for run in peak["runs"]:
+        lines.append(f"| {run['frames']} | {run['peak_frames']} | {run['peak_mib']:.1f} | "
+                     f"{run['peak_segments']} | {run['peak_segment_mib']:.1f} | {run['peak_both']} | "
+                     f"{run['peak_both_mib']:.1f} | {run['seconds']:.0f} | "
+                     f"{run.get('timeline_lines', len(run['timeline']))} | "
+                     f"{run['lines_past_window']} | {run['lines_past_window_without_lease']} | "
+                     f"{run['max_idle_s']:.1f} |")
+    return lines
+
+
 def report(results: dict) -> str:
-    lines = ["# Encode-side scaling (issue 12)", "",
+    lines = ["# Encode-side scaling", "",
              f"Machine: {results['machine']}. Private Redis, `celery worker` processes (prefork), "
              "render -c 2, encode -c 1 unless said otherwise; 1280x720 frames, libx264 "
-             f"quality {ENCODING['video_quality']}, preset {ENCODING['video_preset']}; default "
-             "settings (segments of at most 60 frames, a window of 120 frames).", "",
-             "## The frame store's peak against job length", "",
-             "| frames | peak frames in store | peak MiB | seconds |", "|---|---|---|---|"]
-    for row in results["store_peak"]:
-        lines.append(f"| {row['frames']} | {row['peak_frames']} | {row['peak_mib']:.1f} | "
-                     f"{row['seconds']:.1f} |")
-    peaks = {row["frames"]: row["peak_mib"] for row in results["store_peak"]}
-    if 100 in peaks and 400 in peaks:
-        lines += ["", f"Peak for 400 frames / peak for 100 frames: **{peaks[400] / peaks[100]:.2f}x**."]
+             f"quality {ENCODING['video_quality']}, preset {ENCODING['video_preset']} unless said "
+             "otherwise; default settings (segments of at most 60 frames, a window of 120 frames).",
+             "", *store_peak_report(results["store_peak"])]
     lines += ["", "## A 24-frame job beside a long one", ""]
     for sharing in results["short_beside_long"]:
         lines.append(
@@ -245,33 +390,59 @@ def report(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure_store_peak(work: Path, args: argparse.Namespace) -> dict:
+    order = [130, 250] if args.smoke else [int(n) for n in args.peak_order.split(",")]
+    before = os.getloadavg()
+    peak = store_peak(work, order, args.hogs, args.hog_nice)
+    after = os.getloadavg()
+    peak["setup"]["loadavg_before"] = " / ".join(f"{x:.1f}" for x in before)
+    peak["setup"]["loadavg_after"] = " / ".join(f"{x:.1f}" for x in after)
+    return peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--sharing-only", action="store_true",
-                        help="measure only the short job beside a long one; keep the other results")
+    parser.add_argument("--only", choices=["store-peak", "sharing"],
+                        help="measure only this section; keep the other results (with --smoke: "
+                             "print the report, save nothing)")
+    parser.add_argument("--sharing-only", action="store_const", const="sharing", dest="only",
+                        help="the same as --only sharing")
+    parser.add_argument("--hogs", type=int, default=2,
+                        help="busy-loop processes loading the machine during the store peak (2)")
+    parser.add_argument("--hog-nice", type=int, default=0, help="their niceness (0)")
+    parser.add_argument("--peak-order", default="400,1600,1600,400",
+                        help="the store peak's job lengths in frames, in the order run "
+                             "(400,1600,1600,400: about 25 minutes on 2 loaded cores)")
     args = parser.parse_args()
-    lengths = [30, 130] if args.smoke else [100, 400, 1600]
+    # A SIGTERM (a `kill`, a scheduler's stop) unwinds like Ctrl-C: the workers, their Redis and
+    # the busy loops are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     long_frames = 300 if args.smoke else 4800
     parallel_frames = 130 if args.smoke else 600
     repeats = 1 if args.smoke else 3
-    if args.sharing_only:
+    if args.only:
         results = json.loads((RESULTS / "encode_scaling.json").read_text())
         with tempfile.TemporaryDirectory(prefix="celery-animate-bench-") as tmp:
-            results["short_beside_long"] = sharing(Path(tmp), 5, long_frames)
-        save(results)
+            if args.only == "sharing":
+                results["short_beside_long"] = sharing(Path(tmp), 1 if args.smoke else 5, long_frames)
+            else:
+                results["store_peak"] = measure_store_peak(Path(tmp), args)
+        if args.smoke:
+            print(report(results))
+        else:
+            save(results)
         return
     with tempfile.TemporaryDirectory(prefix="celery-animate-bench-") as tmp:
         work = Path(tmp)
-        results = {"machine": f"{platform.processor() or platform.machine()}, "
-                              f"{__import__('os').cpu_count()} cores",
+        results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                    "long_frames": long_frames, "parallel_frames": parallel_frames}
         n = 60 if args.smoke else 600
         sources = {"colour fields 1280x720": test_pattern(n), "one line 640x480": one_line_frames(n)}
         results["quality"] = [segment_quality(work, name, frames, segment)
                               for name, frames in sources.items()
                               for segment in ((30,) if args.smoke else (120, 60))]
-        results["store_peak"] = store_peak(work, lengths)
+        results["store_peak"] = measure_store_peak(work, args)
         results["short_beside_long"] = sharing(work, repeats, long_frames)
         results["parallel"] = parallel_encode(work, repeats if not args.smoke else 1, parallel_frames)
     if args.smoke:
@@ -280,9 +451,25 @@ def main() -> None:
         save(results)
 
 
+def thin_timelines(peak: dict, every: float = 5.0) -> None:
+    """Keep of each store-peak run's timeline a line every ``every`` seconds and every line past
+    the window (the JSON stays small; the report's counts are taken before)."""
+    setup = peak["setup"]
+    for run in peak["runs"]:
+        misses = {id(line) for line in window_misses(run["timeline"], setup["window"],
+                                                     setup["segment"])}
+        kept, last = [], -every
+        for line in run["timeline"]:
+            if id(line) in misses or line["t"] >= last + every:
+                kept.append(line)
+                last = line["t"] if id(line) not in misses else last
+        run["timeline"] = kept
+
+
 def save(results: dict) -> None:
     """Write ``bench/results/encode_scaling.{json,md}`` and print the report."""
     RESULTS.mkdir(exist_ok=True)
+    thin_timelines(results["store_peak"])
     (RESULTS / "encode_scaling.json").write_text(json.dumps(results, indent=2))
     text = report(results)
     (RESULTS / "encode_scaling.md").write_text(text)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
 import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 from animators import HEIGHT, WIDTH, decode_index
+from PIL import Image
 
+from celery_animate.encode.join import ffmpeg_exe, packets
 from celery_animate.render.frame_loop import PreparedFigure, render_frames
 
 #: Mean absolute difference (0-255 scale) allowed between a decoded frame and the
@@ -15,6 +21,17 @@ MAX_MEAN_ERROR = 4.0
 
 
 def decode(path) -> list[np.ndarray]:
+    """Every frame of a video (MP4, GIF, WebM) or a zip of PNGs, as RGB arrays, in order."""
+    path = Path(path)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            return [np.asarray(Image.open(io.BytesIO(archive.read(name))).convert("RGB"))
+                    for name in sorted(archive.namelist())]
+    if path.suffix in (".gif", ".webm"):  # pvio's reader does not read these
+        width, height = packets(path).size
+        raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo",
+                              "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+        return list(np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3))
     import pvio
 
     frames, _ = pvio.read_frames_from_video(str(path))
@@ -27,9 +44,10 @@ def serial_frames(animator, params: list) -> list[np.ndarray]:
     return [rgb for _, rgb in render_frames(prepared, enumerate(params))]
 
 
-def assert_video(path, expected: list[np.ndarray], size: tuple[int, int] = (WIDTH, HEIGHT)
-                 ) -> list[np.ndarray]:
-    """The video has exactly these frames, in this order, with close pixels.
+def assert_video(path, expected: list[np.ndarray], size: tuple[int, int] = (WIDTH, HEIGHT),
+                 max_error: float = MAX_MEAN_ERROR) -> list[np.ndarray]:
+    """The video has exactly these frames, in this order, with close pixels (a mean absolute
+    difference below ``max_error`` on the 0-255 scale).
 
     ``size`` is the figure's (width, height) in pixels, before padding.
     """
@@ -39,7 +57,7 @@ def assert_video(path, expected: list[np.ndarray], size: tuple[int, int] = (WIDT
     for i, (got, want) in enumerate(zip(frames, expected, strict=True)):
         assert got.shape == want.shape, f"frame {i}: shape {got.shape} != {want.shape}"
         error = np.abs(got.astype(np.int16) - want.astype(np.int16)).mean()
-        assert error < MAX_MEAN_ERROR, f"frame {i} differs from the serial render by {error:.2f}"
+        assert error < max_error, f"frame {i} differs from the serial render by {error:.2f}"
     return frames
 
 

@@ -103,7 +103,8 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-# 60 frames are one encode pass; 130 are three segments, written beside the output first.
+# 60 frames are one encode pass; 130 are three segments, encoded on the encoder's own disk and
+# joined beside the output.
 @pytest.mark.parametrize("n_frames", [60, 130])
 def test_a_full_disk_fails_the_job_by_name_and_keeps_the_old_video(use_cluster, small_disk, tmp_path,
                                                                   n_frames):
@@ -114,7 +115,7 @@ def test_a_full_disk_fails_the_job_by_name_and_keeps_the_old_video(use_cluster, 
     filler = small_disk / "filler"
     with filler.open("wb") as f:  # leave about 100 kB free
         f.write(b"\0" * (os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize - 100_000))
-    job = HD().submit(out, bar_params(n_frames), fps=30, video_quality=0)  # several MB of video
+    job = HD().submit(out, bar_params(n_frames), fps=30, video_quality=1)  # several MB of video
     error = ends_failed(job)
     assert error.exc_type == "celery_animate.errors.DiskFull", error
     assert f"no space left on the device of {small_disk}" in error.exc_message

@@ -56,11 +56,10 @@ def leftovers(cluster, job_id: str, out_dir: Path, expected: set[str]) -> list[s
               if key.decode() != record]
     if client.ttl(record) < 0:
         found.append(f"record {record} without expiry ({client.ttl(record)})")
-    found += [f"listed in {name}" for name in (keys.ACTIVE_JOBS, keys.ENDING_JOBS)
-              if client.zscore(name, job_id) is not None]
+    lists = (keys.ACTIVE_JOBS, keys.ENDING_JOBS, keys.ANNOUNCE_JOBS)
+    found += [f"listed in {name}" for name in lists if client.zscore(name, job_id) is not None]
     found += [f"key {key.decode()} without expiry" for key in client.scan_iter(f"{keys.PREFIX}:*")
-              if key.decode() not in (keys.JOB_INDEX, keys.ACTIVE_JOBS, keys.ENDING_JOBS)
-              and client.ttl(key) < 0]
+              if key.decode() not in (keys.JOB_INDEX, *lists) and client.ttl(key) < 0]
     if cluster.scratch is not None:
         found += [f"scratch {path}" for path in cluster.scratch.rglob("*") if job_id in str(path)]
     return found

@@ -174,3 +174,64 @@ def test_an_encoder_killed_mid_segment_costs_that_segment_not_the_video(nodes, t
     assert result.n_frames == 48
     assert_video(tmp_path / "kill.mp4", serial_frames(BarCode(), params))
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".mp4"] == ["kill.mp4"]
+
+
+@pytest.mark.parametrize("store", ["redis", "directory"])
+def test_encoders_share_segments_only_through_the_frame_store(nodes, store, tmp_path):
+    # Each node gets a temporary directory of its own, as it would on a machine of its own; the
+    # output directory is sampled all along: no segment (nor its partial file) may ever appear
+    # there, so no encoder can rely on another's files. Two encode nodes each encode segments;
+    # the one that joins reads the other's from the store alone.
+    machines = {name: tmp_path / f"machine-{name}" for name in ("render-a", "enc-1", "enc-2")}
+    for folder in machines.values():
+        folder.mkdir()
+    workers = [WorkerSpec("render" if name.startswith("render") else "gpu", name,
+                          2 if name.startswith("render") else 1, env={"TMPDIR": str(folder)})
+               for name, folder in machines.items()]
+    cluster = nodes(workers, store, CELERY_ANIMATE_WINDOW_FRAMES=str(3 * SEGMENT))
+    out = tmp_path / "out"
+    out.mkdir()
+    params = bar_params(80)  # five segments of 16 frames
+    job = BarCode(tag="shared").submit(out / "seg.mp4", params, fps=10, video_quality=10,
+                                       video_extra_ffmpeg_params=["-vf", "realtime"],
+                                       settings=cluster.settings)
+    store_of_workers = open_frame_store(cluster.settings)
+    seen: set[str] = set()
+    peak_stored, done = [0], threading.Event()
+
+    def stored_segments() -> list[int]:
+        return [k for k in range(5) if store_of_workers.get_segment(job.id, k) is not None]
+
+    def sample() -> None:
+        while not done.is_set():
+            seen.update(path.name for path in out.iterdir())
+            peak_stored[0] = max(peak_stored[0], len(stored_segments()))
+            time.sleep(0.01)
+        seen.update(path.name for path in out.iterdir())  # once more, after the end
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = job.wait(timeout=180)
+    finally:
+        done.set()
+        sampler.join()
+    assert result.n_frames == 80
+    assert_video(out / "seg.mp4", serial_frames(BarCode(), params))
+    found = packets(out / "seg.mp4")
+    assert sorted(found.pts) == [found.durations[0] * i for i in range(80)]
+    assert peak_stored[0] >= 1  # the sampler saw segments waiting in the store for the join
+    segment_files = [name for name in seen if f".{job.id[:12]}.s" in name]
+    assert segment_files == [] and "seg.mp4" in seen, sorted(seen)
+    for name in ("enc-1", "enc-2"):
+        wrote = [line for line in cluster.logs[name].read_text(errors="replace").splitlines()
+                 if f".{job.id[:12]}.s" in line and "wrote" in line]
+        assert wrote, f"{name} encoded no segment"  # both nodes encoded segments...
+        assert all(str(machines[name]) in line for line in wrote), wrote  # ...each on its own disk
+
+    def leftovers() -> list:
+        found = stored_segments() + sorted(p.name for p in out.iterdir() if p.name != "seg.mp4")
+        return found + [p for folder in machines.values() for p in folder.glob("celery-animate-*")]
+
+    # The stored segments, and every encoder's temporary directory, are gone after the job ends.
+    wait_until(lambda: not leftovers(), timeout=15, message="segments to be deleted", show=leftovers)

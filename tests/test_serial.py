@@ -24,3 +24,11 @@ def test_odd_sizes_are_padded_not_rescaled(tmp_path):
     frames = assert_video(tmp_path / "odd.mp4", expected, size=(300, 150))
     # The padding repeats the edge pixels; the picture itself sits unscaled at the top left.
     assert abs(frames[0][:150, :300].astype(int).mean() - expected[0][:150, :300].mean()) < 2
+
+
+def test_serial_gif(tmp_path):
+    params = bar_params(12)
+    result = BarCode().make_video(tmp_path / "serial.gif", params, fps=12, num_workers=1,
+                                  disable_progress_bar=True)
+    assert result.encoder == "gif" and result.fps == 12.5  # 8 hundredths of a second a frame
+    assert_video(tmp_path / "serial.gif", serial_frames(BarCode(), params), max_error=0.5)

@@ -8,7 +8,7 @@ laptop, in a container and in a worker started by ``celery -A celery_animate``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from celery_animate.errors import ConfigurationError
 
@@ -16,6 +16,18 @@ from celery_animate.errors import ConfigurationError
 REDIS_FRAME_STORE = "redis"
 #: Default frames per encode segment on a configured cluster and on the embedded one.
 CLUSTER_SEGMENT_FRAMES, EMBEDDED_SEGMENT_FRAMES = 60, 3600
+#: The environment variables an object-store output reads, in their standard names (S3,
+#: Google Cloud Storage, Azure): credentials, endpoint, region.
+OBJECT_STORE_VARIABLES = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_SKIP_SIGNATURE",
+    "GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS",
+    "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_CLIENT_ID",
+    "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID", "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_TOKEN", "AZURE_STORAGE_USE_EMULATOR",
+)
 
 
 @dataclass(frozen=True)
@@ -44,8 +56,18 @@ class Settings:
     prewarm: tuple[str, ...] = ()
     #: Module prefixes workers may import animators from; empty means any.
     allowed_animators: tuple[str, ...] = ()
-    #: Directory that relative output paths resolve against on the encode worker.
+    #: Where outputs may be written: a directory, a URL prefix (``s3://renders/out/``), or a
+    #: comma-separated list of them (see :attr:`output_roots`). Relative output names resolve
+    #: against the first. None: anywhere this process can write.
     output_root: str | None = None
+    #: Local directory where an encode worker keeps a video for an object-store output until it
+    #: is uploaded (and the segments of a segmented one). None: ``celery-animate-staging`` in
+    #: the system's temporary directory.
+    staging_dir: str | None = None
+    #: The object-store credentials and endpoints of this process's environment, as
+    #: ``(variable, value)`` pairs of :data:`OBJECT_STORE_VARIABLES` that are set. Only these
+    #: reach an object store: never anything from a job or the broker.
+    object_store_env: tuple[tuple[str, str], ...] = ()
     #: Module whose ``beat_schedule`` dict Celery beat runs (e.g. ``config.beat_schedule``).
     beat_schedule: str | None = None
     #: Deliveries of one render chunk or encode (its process died each time) before the job fails.
@@ -72,6 +94,13 @@ class Settings:
     remote_control: bool = True
     #: True for the settings of an embedded cluster, whose workers are forked from this process.
     embedded: bool = False
+    #: URL prefixes (http/https) workers may POST a job's end to; empty: webhooks are refused.
+    webhook_allow: tuple[str, ...] = ()
+    #: Key of the webhook's HMAC-SHA256 signature; a worker without one refuses to deliver.
+    #: Kept out of the settings' repr, which logs and error messages may show.
+    webhook_secret: str | None = field(default=None, repr=False)
+    #: Seconds one webhook attempt may wait on the receiver (each socket operation).
+    webhook_timeout: int = 10
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -89,6 +118,9 @@ class Settings:
             prewarm=_csv(env.get("CELERY_ANIMATE_PREWARM", "")),
             allowed_animators=_csv(env.get("CELERY_ANIMATE_ALLOWED_ANIMATORS", "")),
             output_root=env.get("CELERY_ANIMATE_OUTPUT_ROOT") or None,
+            staging_dir=env.get("CELERY_ANIMATE_STAGING_DIR") or None,
+            object_store_env=tuple((name, env[name]) for name in OBJECT_STORE_VARIABLES
+                                   if env.get(name)),
             beat_schedule=env.get("CELERY_ANIMATE_BEAT_SCHEDULE") or None,
             max_deliveries=_int(env, "CELERY_ANIMATE_MAX_DELIVERIES", 3),
             stall_timeout=_int(env, "CELERY_ANIMATE_STALL_TIMEOUT", 600),
@@ -98,7 +130,15 @@ class Settings:
             window_frames=_int(env, "CELERY_ANIMATE_WINDOW_FRAMES", 120),
             remote_control=_bool(env, "CELERY_ANIMATE_REMOTE_CONTROL", True),
             auto_blit=_bool(env, "CELERY_ANIMATE_AUTO_BLIT", True),
+            webhook_allow=_csv(env.get("CELERY_ANIMATE_WEBHOOK_ALLOW", "")),
+            webhook_secret=env.get("CELERY_ANIMATE_WEBHOOK_SECRET") or None,
+            webhook_timeout=_int(env, "CELERY_ANIMATE_WEBHOOK_TIMEOUT", 10),
         )
+
+    @property
+    def output_roots(self) -> tuple[str, ...]:
+        """The roots of :attr:`output_root`, in order (paths or URL prefixes); () when unset."""
+        return _csv(self.output_root or "")
 
     @property
     def restore_interval(self) -> int:

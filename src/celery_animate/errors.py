@@ -113,6 +113,22 @@ class EncodeIncomplete(CeleryAnimateError, RuntimeError):
     """ffmpeg exited without writing every frame (or the file it wrote cannot be read)."""
 
 
+class OutputStoreError(CeleryAnimateError, OSError):
+    """An object store did not take the video (nothing was written at its URL)."""
+
+
+class OutputAccessDenied(OutputStoreError, PermissionError):
+    """The object store refused the credentials (wrong keys, or no right to the bucket)."""
+
+
+class OutputBucketMissing(OutputStoreError, FileNotFoundError):
+    """The output URL's bucket does not exist."""
+
+
+class OutputUploadFailed(OutputStoreError, ConnectionError):
+    """The upload of the video failed: the object store could not be reached, or stopped."""
+
+
 class JobNotFound(CeleryAnimateError, LookupError):
     """No job with this id (never submitted, or its record expired)."""
 

@@ -25,11 +25,16 @@ ACTIVE_JOBS = "celery_animate:active"
 #: Sorted set of the jobs that ended but whose data is not yet removed, scored by their end
 #: (s since the epoch); ``job.lifecycle.purge`` takes them out.
 ENDING_JOBS = "celery_animate:ending"
+#: Sorted set of the ended jobs whose end is still to be announced (their record has an
+#: ``on_done`` or ``webhook`` field), scored by their end; a worker's watchdog takes each off
+#: (``job.announce``) and announces it.
+ANNOUNCE_JOBS = "celery_animate:announce"
 #: The lock held by the worker that runs a recovery pass.
 RECOVERY_LOCK = "celery_animate:recovery"
 
 _JOB = f"{PREFIX}:job:"
 _FRAME = f"{PREFIX}:frame:"
+_SEGMENT = f"{PREFIX}:segment:"
 
 
 def job(job_id: str) -> str:
@@ -65,6 +70,12 @@ def lease_generation(job_id: str, part: str = "") -> str:
 def frame(job_id: str, frame_idx: int) -> str:
     """One frame of the job in the Redis frame store."""
     return f"{_FRAME}{job_id}:{frame_idx}"
+
+
+def segment_blob(job_id: str, segment: int) -> str:
+    """Encoded segment ``segment`` of the job (its video file's bytes) in the Redis frame store,
+    beside the frames, until the segments are joined."""
+    return f"{_SEGMENT}{job_id}:{int(segment)}"
 
 
 def job_pattern(job_id: str) -> str:

@@ -15,9 +15,12 @@ from celery_animate import wire
 from celery_animate.errors import InvalidArgument
 from celery_animate.ffmpeg_args import check_extra_ffmpeg_params
 from celery_animate.frames import check_dpi
+from celery_animate.params import IndexedFrameParams
 from celery_animate.states import TERMINAL_STATES
 
 VIDEO_MODES = ("auto", "gpu", "cpu")
+#: Frame indices an animation may have, at most (a bound for what a job's options may say).
+MAX_FRAME_INDEX = 2**31
 _PRESET = re.compile(r"[a-z0-9]{1,16}")
 
 
@@ -58,6 +61,11 @@ class RenderOptions:
     saving_log_interval: int | None = None
     #: Redraw only what ``update()`` changed (same pixels as a full draw).
     blit: bool = True
+    #: The animation's frames this video shows (``make_video``'s ``frames=``): the video's
+    #: frame ``k`` is the animation's frame ``frame_start + k * frame_step``, which ``update()``
+    #: gets as its ``frame_idx``.
+    frame_start: int = 0
+    frame_step: int = 1
 
     def __post_init__(self) -> None:
         fps = self.fps
@@ -88,6 +96,10 @@ class RenderOptions:
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, as_int(value, name, minimum=1))
+        self.frame_start = as_int(self.frame_start, "frame_start", minimum=0)
+        self.frame_step = as_int(self.frame_step, "frame_step", minimum=1)
+        if self.frame_start >= MAX_FRAME_INDEX or self.frame_step >= MAX_FRAME_INDEX:
+            raise InvalidArgument(f"frame_start and frame_step must be below {MAX_FRAME_INDEX}")
         if not isinstance(self.blit, bool):
             raise InvalidArgument(f"blit must be True or False, got {self.blit!r}")
         if not isinstance(self.savefig_params or {}, dict):
@@ -95,6 +107,46 @@ class RenderOptions:
         self.savefig_params = dict(self.savefig_params or {})
         wire.check_packable(self.savefig_params, "savefig_params")
         check_dpi(self.savefig_params)
+
+
+def animation_index(options: RenderOptions, position: int) -> int:
+    """The animation's frame index (what ``update()`` gets) of the video's frame ``position``."""
+    return options.frame_start + position * options.frame_step
+
+
+def video_position(options: RenderOptions, frame_idx: int) -> int:
+    """The video's frame that shows the animation's frame ``frame_idx`` (one of its frames)."""
+    return (frame_idx - options.frame_start) // options.frame_step
+
+
+def select_frames(param_by_frame: Any, frames: range | slice, n_frames: int | None
+                  ) -> tuple[list[Any], int, int]:
+    """The params of the animation's ``frames`` (a ``range`` or ``slice`` of its frame indices)
+    out of ``param_by_frame`` (a sequence: a list, a tuple, an array), the first of them and
+    the step: ``(params, frame_start, frame_step)``. ``n_frames``, if given, is the animation's
+    length. Raises :class:`InvalidArgument` for a negative step, no frame selected, or
+    ``param_by_frame`` that cannot be indexed."""
+    if not hasattr(param_by_frame, "__getitem__") or not hasattr(param_by_frame, "__len__"):
+        raise InvalidArgument("frames= needs param_by_frame as a sequence (a list, a tuple, an "
+                              f"array) to pick frames from, got {type(param_by_frame).__qualname__}")
+    if isinstance(frames, range):
+        frames = slice(frames.start, frames.stop, frames.step)
+    if not isinstance(frames, slice):
+        raise InvalidArgument(f"frames must be a range or a slice, got {frames!r}")
+    length = len(param_by_frame) if n_frames is None else min(n_frames, len(param_by_frame))
+    try:
+        chosen = range(length)[frames]
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"frames={frames!r}: {exc}") from None
+    if chosen.step < 0:
+        raise InvalidArgument(f"frames must go forward (a positive step), got {frames!r}")
+    if not chosen:
+        raise InvalidArgument(f"frames={frames!r} selects none of the animation's {length} frames")
+    params = [param_by_frame[index] for index in chosen]
+    if any(isinstance(item, IndexedFrameParams) for item in params):
+        raise InvalidArgument("frames= picks params by their place in param_by_frame; it cannot "
+                              "be combined with IndexedFrameParams")
+    return params, chosen.start, chosen.step
 
 
 @dataclass(frozen=True)
@@ -132,12 +184,19 @@ class RenderResult:
         """The video, playable, for Jupyter: embedded when small enough, else a link to it."""
         caption = html.escape(f"{self.output}: {self.n_frames} frames, {self.width}x{self.height}, "
                               f"{self.fps:g} fps, {self.encoder}, {self.size_bytes / 2**20:.2f} MB")
+        if "://" in self.output:  # an object: fetching it needs credentials this value lacks
+            return f"<p>{caption} (in an object store: RenderJob.url() gives a link that plays it)</p>"
         path = Path(self.output)
         if not path.is_file():
             return f"<p>{caption} (the file is not on this machine)</p>"
-        if path.stat().st_size > self.EMBED_LIMIT:
+        suffix = path.suffix.lower()
+        if path.stat().st_size > self.EMBED_LIMIT or suffix == ".zip":  # a zip of PNGs: a link
             return f'<p><a href="{html.escape(path.as_uri())}">{caption}</a></p>'
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return (f'<figure><video controls loop width="{self.width}" '
-                f'src="data:video/mp4;base64,{data}"></video><figcaption>{caption}</figcaption>'
-                "</figure>")
+        if suffix == ".gif":
+            shown = f'<img width="{self.width}" src="data:image/gif;base64,{data}">'
+        else:
+            kind = "webm" if suffix == ".webm" else "mp4"
+            shown = (f'<video controls loop width="{self.width}" '
+                     f'src="data:video/{kind};base64,{data}"></video>')
+        return f"<figure>{shown}<figcaption>{caption}</figcaption></figure>"

@@ -2,8 +2,9 @@
 
 import pytest
 
+from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument
-from celery_animate.worker.tasks.periodic import check_prefix, prune
+from celery_animate.worker.tasks.periodic import check_prefix, periodic_directory, prune
 
 
 def test_prune_keeps_the_newest_of_its_own_files_only(tmp_path):
@@ -27,3 +28,11 @@ def test_prefixes_are_plain_stems(tmp_path, prefix):
         check_prefix(prefix)
     with pytest.raises(InvalidArgument):
         prune(tmp_path, prefix, 0)
+
+
+@pytest.mark.parametrize("output_dir", ["s3://renders/out/", "gs://renders/out", b"/data/out"])
+def test_periodic_renders_refuse_what_is_not_a_directory(output_dir, tmp_path):
+    settings = Settings(output_root=f"{tmp_path},s3://renders/out/")
+    with pytest.raises(InvalidArgument, match="periodic renders write to a directory"):
+        periodic_directory(output_dir, settings)
+    assert periodic_directory(str(tmp_path / "dash"), settings) == tmp_path / "dash"

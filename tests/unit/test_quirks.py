@@ -4,6 +4,7 @@ Each test names the module that holds the workaround; if one fails after an
 upgrade, that module is the one to revisit.
 """
 
+import contextlib
 import logging
 import multiprocessing.util
 import subprocess
@@ -189,6 +190,24 @@ def test_pvio_reads_frames_in_two_passes(tmp_path):
     assert feed.passes == 2 and sum(reported) == 5 and codec == "libx264"
     decoded, _ = pvio.read_frames_from_video(str(tmp_path / "v.mp4"))
     assert [round(f.mean() / 40) for f in decoded] == [0, 1, 2, 3, 4]
+
+
+def test_pvio_cannot_encode_lossless_libx264_by_itself(tmp_path):
+    """encode/pvio_adapter.py: pvio asks libx264 for the High profile, which has no lossless mode,
+    so video_quality=0 (crf 0) fails unless the adapter asks for High 4:4:4 Predictive. When
+    pvio manages on its own, this test fails: drop the workaround."""
+    frames = [np.full((32, 32, 3), 40 * i, dtype=np.uint8) for i in range(5)]
+    # ffmpeg refuses the settings: a broken pipe, or, for a few frames, no file at all.
+    with contextlib.suppress(OSError):
+        pvio.write_frames_to_video(str(tmp_path / "raw.mp4"), frames, 5, mode="cpu", quality=0,
+                                   quiet=True)
+    assert not (tmp_path / "raw.mp4").exists() or (tmp_path / "raw.mp4").stat().st_size == 0
+    feed = pvio_adapter.PvioFeed(frames, lambda n: None)
+    assert pvio_adapter.write_video(tmp_path / "v.mp4", feed, 5, mode="cpu", quality=0, preset=None,
+                                    extra_ffmpeg_params=None) == "libx264"
+    decoded, _ = pvio.read_frames_from_video(str(tmp_path / "v.mp4"))
+    assert len(decoded) == 5  # crf 0: lossless but for RGB to YUV and back (a level at most)
+    assert all(abs(float(f.mean()) - 40 * i) <= 1 for i, f in enumerate(decoded))
 
 
 def test_pvio_fallback_is_reported_as_a_log_warning():

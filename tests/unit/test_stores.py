@@ -4,15 +4,27 @@ import os
 import time
 from dataclasses import replace
 
+import numpy as np
+import pvio
 import pytest
 
+from celery_animate import keys
 from celery_animate.config import Settings
-from celery_animate.errors import ConfigurationError, InvalidArgument
+from celery_animate.encode.join import packets
+from celery_animate.encode.lease import EncodeLease
+from celery_animate.encode.segments import encode_one_segment, encode_segmented, fetch_segments
+from celery_animate.errors import ConfigurationError, EncodeIncomplete, InvalidArgument
+from celery_animate.frames import pack_frame
 from celery_animate.ids import new_job_id
+from celery_animate.job import lifecycle
+from celery_animate.job.record import JobRecord
+from celery_animate.job.spec import JobSpec
+from celery_animate.options import RenderOptions
 from celery_animate.stores import (
     DirectoryFrameStore,
     MemoryFrameStore,
     RedisFrameStore,
+    base,
     open_frame_store,
 )
 
@@ -111,3 +123,144 @@ def test_missing_and_has_all_across_a_thousand_frame_batch(store):
     assert store.has_all(job, 1000) and store.has_all(job, 1002, start=1001)
     assert not store.has_all(job, 1002) and not store.has_all(job, 1001, start=999)
     assert store.missing(job, 1002) == [1000]
+
+
+# -- encoded segments: the only thing encoders of a job share besides Redis ---------------------
+def test_segments_are_put_read_back_replaced_and_deleted(store):
+    job, other = new_job_id(), new_job_id()
+    store.put_segment(job, 0, b"segment 0")
+    store.put_segment(job, 2, b"segment 2")
+    store.put_segment(other, 0, b"other")
+    assert store.get_segment(job, 0) == b"segment 0" and store.get_segment(job, 1) is None
+    store.put_segment(job, 0, b"encoded again")  # an encoder that took the segment over
+    assert store.get_segment(job, 0) == b"encoded again"
+    store.delete_segments(job, 3)
+    assert [store.get_segment(job, k) for k in range(3)] == [None, None, None]
+    assert store.get_segment(other, 0) == b"other"
+    store.delete_segments(job, 3)  # what is gone stays gone
+
+
+@pytest.mark.parametrize("bad", [-1, "0", 1.0, None])
+def test_a_segment_number_must_be_one(store, bad):
+    with pytest.raises(InvalidArgument):
+        store.put_segment(new_job_id(), bad, b"x")
+    with pytest.raises(InvalidArgument):
+        store.get_segment(new_job_id(), bad)
+
+
+def test_a_segment_over_the_bound_is_neither_stored_nor_read(store, monkeypatch):
+    job = new_job_id()
+    monkeypatch.setattr(base, "MAX_SEGMENT_BYTES", 10)
+    with pytest.raises(EncodeIncomplete, match="more than the frame store keeps"):
+        store.put_segment(job, 0, b"x" * 11)
+    assert store.get_segment(job, 0) is None
+    store.put_segment(job, 0, b"x" * 10)
+    # What comes back is a stranger's word: a value larger than any encoder stores is refused.
+    monkeypatch.setattr(base, "MAX_SEGMENT_BYTES", 5)
+    with pytest.raises(EncodeIncomplete, match=f"segment 0 of job {job} is 10 bytes"):
+        store.get_segment(job, 0)
+
+
+def test_redis_segments_expire_like_frames(fake_redis):
+    store = RedisFrameStore(fake_redis, ttl=60)
+    job = new_job_id()
+    store.put_segment(job, 4, b"x")
+    assert 0 < fake_redis.ttl(keys.segment_blob(job, 4)) <= 60
+    assert keys.segment_blob(job, 4) == f"celery_animate:segment:{job}:4"
+
+
+def test_memory_segments_expire():
+    now = [0.0]
+    store = MemoryFrameStore(ttl=10, clock=lambda: now[0])
+    job = new_job_id()
+    store.put_segment(job, 0, b"xyz")
+    assert store.segment_bytes() == 3
+    now[0] = 11
+    assert store.get_segment(job, 0) is None and store.segment_bytes() == 0
+
+
+def test_directory_segments_live_in_the_job_folder_and_go_with_it(tmp_path):
+    store = DirectoryFrameStore(tmp_path, ttl=100)
+    job = new_job_id()
+    store.put_segment(job, 3, b"seg")
+    assert [p.name for p in (tmp_path / job).iterdir()] == ["00003.segment"]
+    past = time.time() - 1000
+    os.utime(tmp_path / job, (past, past))
+    assert store.sweep() == [job] and store.get_segment(job, 3) is None
+
+
+def test_a_planted_link_is_not_read_as_a_segment(tmp_path):
+    store = DirectoryFrameStore(tmp_path / "scratch", ttl=100)
+    job = new_job_id()
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not yours")
+    (tmp_path / "scratch" / job).mkdir(parents=True)
+    (tmp_path / "scratch" / job / "00000.segment").symlink_to(secret)
+    with pytest.raises(OSError):
+        store.get_segment(job, 0)
+
+
+def test_purge_deletes_the_stored_segments_of_an_ended_job(store, fake_redis):
+    record = JobRecord(fake_redis, new_job_id())
+    spec = JobSpec("m:C", b"\x80", "/nonexistent/o.mp4", 40, 4, RenderOptions(fps=1), 10)
+    lifecycle.create(record, spec)
+    for k in range(spec.n_segments):
+        store.put_segment(record.job_id, k, b"segment")
+    lifecycle.end_job(record, lifecycle.CANCEL, lifecycle.Cleaner(store, Settings()))
+    assert [store.get_segment(record.job_id, k) for k in range(spec.n_segments)] == [None] * 4
+
+
+def test_segments_read_back_are_checked_before_they_are_joined(tmp_path):
+    store = MemoryFrameStore()
+    job = new_job_id()
+    spec = JobSpec("m:C", b"\x80", "/o.mp4", 16, 2, RenderOptions(fps=10), 8)
+    for k in range(2):
+        path = tmp_path / f"enc{k}.mp4"
+        pvio.write_frames_to_video(str(path), [np.full((48, 64, 3), 40 * k, np.uint8)] * 8, 10,
+                                   quiet=True)
+        store.put_segment(job, k, path.read_bytes())
+    (tmp_path / "ok").mkdir()
+    fetched = fetch_segments(job, spec, store, tmp_path / "ok", ".mp4")
+    assert [len(packets(p).pts) for p in fetched] == [8, 8]
+
+    def refused(match: str) -> None:
+        where = tmp_path / new_job_id()
+        where.mkdir()
+        with pytest.raises(EncodeIncomplete, match=match):
+            fetch_segments(job, spec, store, where, ".mp4")
+
+    good = store.get_segment(job, 1)
+    store.put_segment(job, 1, b"\x00" * 1000)  # a forged or corrupt value
+    refused("segment 1 of job .* is not a readable video")
+    store.put_segment(job, 1, store.get_segment(job, 0)[:len(good) // 2])  # cut short
+    refused("segment 1 of job .* is not a readable video|segment 1 .* has [0-7] frames, not 8")
+    longer = tmp_path / "longer.mp4"
+    pvio.write_frames_to_video(str(longer), [np.zeros((48, 64, 3), np.uint8)] * 9, 10, quiet=True)
+    store.put_segment(job, 1, longer.read_bytes())
+    refused("segment 1 of job .* has 9 frames, not 8")
+    store.delete_segments(job, 2)
+    refused("segment 0 of job .* is not in the frame store")
+
+
+def test_segments_go_through_the_store_and_nothing_but_the_video_lies_beside_it(fake_redis, tmp_path):
+    # The segment encoder and the joiner in one process, on the one store they share.
+    out = tmp_path / "out" / "video.mp4"
+    out.parent.mkdir()
+    record = JobRecord(fake_redis, new_job_id())
+    spec = JobSpec("m:C", b"\x80", str(out), 24, 3, RenderOptions(fps=10), 8)
+    lifecycle.create(record, spec)
+    store = MemoryFrameStore()
+    for i in range(24):
+        store.put(record.job_id, i, pack_frame(np.full((48, 64, 3), 10 * i, np.uint8)))
+    assert encode_one_segment(record, spec, Settings(), store, 1, when_rendered=True)
+    assert record.finished_segments(3) == [False, True, False]
+    assert store.get_segment(record.job_id, 1) and store.missing(record.job_id, 24) == list(range(8, 16))
+    assert list(out.parent.iterdir()) == []
+    lease = EncodeLease(record)
+    assert lease.acquire()
+    try:
+        assert encode_segmented(record, spec, Settings(), store, lease)["frames"] == 24
+    finally:
+        lease.release()
+    assert len(packets(out).pts) == 24 and list(out.parent.iterdir()) == [out]
+    assert record.state() == "done" and store.segment_bytes() == 0 and len(store) == 0

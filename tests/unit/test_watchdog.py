@@ -5,10 +5,10 @@ import json
 from celery_animate.config import Settings
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
-from celery_animate.job.lifecycle import ACTIVE_JOBS
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 from celery_animate.job.watchdog import fail_stalled_jobs
+from celery_animate.keys import ACTIVE_JOBS
 from celery_animate.options import RenderOptions
 from celery_animate.stores import MemoryFrameStore
 

@@ -5,7 +5,9 @@ from dataclasses import replace
 
 import pytest
 
+from celery_animate import keys
 from celery_animate.config import Settings
+from celery_animate.encode.lease import EncodeLease
 from celery_animate.errors import InvalidArgument
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
@@ -60,6 +62,44 @@ def test_nothing_waits_on_encoders_that_make_no_progress(fake_redis):
     assert not must_wait(record, spec, SETTINGS, 90)
     record.note_encoding()
     assert must_wait(record, spec, SETTINGS, 90)
+
+
+def test_a_slow_encoder_that_is_alive_keeps_the_window_closed(fake_redis):
+    # An encoder starved on a loaded machine: no progress for longer than STALL_SECONDS, but its
+    # heartbeat keeps its segment's lease alive. The store must not grow with the job.
+    record, spec = job(fake_redis)
+    fake_redis.hset(record.key, "encoded_at", time.time() - STALL_SECONDS - 1)
+    lease = EncodeLease(record, part=":seg0")
+    assert lease.acquire()
+    try:
+        assert must_wait(record, spec, SETTINGS, 20) and must_wait(record, spec, SETTINGS, 90)
+    finally:
+        lease.release()
+    # Its lease is gone (released, or lapsed with a dead holder): nothing holds the window.
+    assert not must_wait(record, spec, SETTINGS, 90)
+
+
+def test_an_encoder_alive_on_a_later_segment_or_the_whole_video_holds_the_window_too(fake_redis):
+    record, spec = job(fake_redis)
+    record.finish_segment(0, 10)
+    fake_redis.hset(record.key, "encoded_at", time.time() - STALL_SECONDS - 1)
+    for part in (":seg2", ""):  # a segment inside the window; the chord's callback's lease
+        fake_redis.set(keys.lease(record.job_id, part), "1:token", px=10_000)
+        assert must_wait(record, spec, SETTINGS, 40), part
+        fake_redis.delete(keys.lease(record.job_id, part))
+    # A lease of a segment behind the window (finished) or far past it says nothing of it.
+    for part in (":seg0", ":seg9"):
+        fake_redis.set(keys.lease(record.job_id, part), "1:token", px=10_000)
+    assert not must_wait(record, spec, SETTINGS, 40)
+
+
+def test_a_dead_encoders_lease_lapses_and_opens_the_window(fake_redis):
+    record, spec = job(fake_redis)
+    fake_redis.hset(record.key, "encoded_at", time.time() - STALL_SECONDS - 1)
+    fake_redis.set(keys.lease(record.job_id, ":seg0"), "1:token", px=50)  # never renewed
+    assert must_wait(record, spec, SETTINGS, 90)
+    time.sleep(0.1)
+    assert not must_wait(record, spec, SETTINGS, 90)
 
 
 def test_a_job_of_one_segment_never_waits(fake_redis):

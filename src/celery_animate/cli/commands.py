@@ -150,16 +150,30 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     animator, params, kwargs = _prepare(args)
-    job = animator.submit(args.output, params, **kwargs)
+    job = animator.submit(args.output, params, webhook=args.webhook, **kwargs)
     print(job.id)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    progress = RenderJob(args.job).progress()
+    job = RenderJob(args.job)
+    progress = job.progress()
+    announced = _announcements(job.on_done_status(), job.webhook_status())
     print(f"{progress.state} rendered {progress.rendered}/{progress.total} "
-          f"encoded {progress.encoded}/{progress.total}")
+          f"encoded {progress.encoded}/{progress.total}{announced}")
     return 0
+
+
+def _announcements(on_done: dict | None, webhook: dict | None) -> str:
+    """`` on_done sent  webhook delivered (HTTP 200)``: how announcing the job's end went."""
+    text = ""
+    for name, status in (("on_done", on_done), ("webhook", webhook)):
+        if status is None:
+            continue
+        delivered = status["state"] == "delivered" and "http_status" in status
+        detail = f"HTTP {status['http_status']}" if delivered else str(status.get("reason", ""))[:120]
+        text += f"  {name} {status['state']}" + (f" ({detail})" if detail else "")
+    return text
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
@@ -185,8 +199,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         except CeleryAnimateError:
             continue  # its record expired
         output = record.field("output") or ""
+        announced = _announcements(record.announce_status("on_done"), record.announce_status("webhook"))
         print(f"{job_id}  {progress.state:9s}  rendered {progress.rendered}/{progress.total}  "
-              f"encoded {progress.encoded}/{progress.total}  {output}")
+              f"encoded {progress.encoded}/{progress.total}  {output}{announced}")
     return 0
 
 

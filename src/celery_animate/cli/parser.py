@@ -40,7 +40,10 @@ def _seconds(text: str) -> float:
 
 def _add_render_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("animator", help="path/to/file.py:ClassName or package.module:ClassName")
-    parser.add_argument("-o", "--output", required=True, help="output .mp4 path")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output path (.mp4; .gif, .webm, or .zip of PNG frames) or an object "
+                             "URL (s3://bucket/key.mp4, gs://, az://, file://); workers write only "
+                             "under CELERY_ANIMATE_OUTPUT_ROOT")
     parser.add_argument("--frames", type=int, help="number of frames (passed to param_by_frame)")
     parser.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
     parser.add_argument("--params", help="JSON or msgpack file with a list of per-frame params")
@@ -65,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(command_name="render")
     submit = sub.add_parser("submit", help="enqueue a render on the cluster; print the job id")
     _add_render_args(submit)
+    submit.add_argument("--webhook", metavar="URL",
+                        help="POST the job's end, signed, to URL (under a prefix of "
+                             "CELERY_ANIMATE_WEBHOOK_ALLOW)")
     submit.set_defaults(command_name="submit")
     status = sub.add_parser("status", help="print a job's state and progress")
     status.add_argument("job")

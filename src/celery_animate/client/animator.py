@@ -18,7 +18,7 @@ from typing import Any
 from celery_animate.client import dispatch as client
 from celery_animate.client.render_job import RenderJob
 from celery_animate.config import Settings
-from celery_animate.options import RenderOptions, RenderResult
+from celery_animate.options import RenderOptions, RenderResult, select_frames
 from celery_animate.params import IndexedFrameParams
 from celery_animate.render.animator_base import AnimatorBase
 
@@ -53,8 +53,19 @@ class Animator(AnimatorBase):
         blit: bool = True,
         priority: int = 0,
         settings: Settings | None = None,
+        frames: range | slice | None = None,
     ) -> RenderResult:
-        """Render the animation to ``output_file`` (H.264 MP4) and wait for it.
+        """Render the animation to ``output_file`` and wait for it.
+
+        The output's extension chooses the format: ``.mp4`` (and any other) an H.264
+        MP4, ``.gif`` a GIF (one palette from all frames; its frame rate rounded to
+        whole hundredths of a second per frame, as GIF requires: the result's ``fps``
+        says what was written), ``.webm`` a VP9 WebM (``video_quality`` is its crf,
+        0-63), ``.zip`` a zip of one PNG per frame (``00000.png``, ...).
+        ``frames`` (a ``range`` or ``slice`` of the animation's frame indices, such as
+        ``range(0, 600, 10)``) renders only those frames of ``param_by_frame`` (a
+        sequence then), each drawn by ``update()`` with its own index: for previews, or
+        to redo a range.
 
         Parameters mean what they mean in ``parallel_animate``. ``num_workers=1``
         renders in this process; otherwise, with ``CELERY_BROKER_URL`` set the
@@ -78,6 +89,10 @@ class Animator(AnimatorBase):
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
             blit=blit,
         )
+        if frames is not None:
+            param_by_frame, options.frame_start, options.frame_step = select_frames(
+                param_by_frame, frames, n_frames)
+            n_frames = None
         return client.make_video(self, output_file, param_by_frame, options, n_frames=n_frames,
                                  num_workers=num_workers, preload_factor=preload_factor,
                                  disable_progress_bar=disable_progress_bar, priority=priority,
@@ -102,6 +117,9 @@ class Animator(AnimatorBase):
         blit: bool = True,
         priority: int = 0,
         settings: Settings | None = None,
+        frames: range | slice | None = None,
+        on_done: Any = None,
+        webhook: str | None = None,
     ) -> RenderJob:
         """Enqueue the render on the configured cluster and return its :class:`RenderJob` at once.
 
@@ -113,6 +131,17 @@ class Animator(AnimatorBase):
         short job never waits for a long one to finish rendering. Raises ``ValueError``
         (:class:`InvalidArgument`) for bad arguments or params and :class:`UnpackableError`
         (a ``TypeError``) for what cannot be sent, before anything is enqueued.
+
+        When the job ends (done, failed or cancelled) it is announced once, by each of:
+        ``on_done``, a Celery signature of your own task with its queue set
+        (``my_task.s().set(queue="mine")``), sent by name with one more first argument, a
+        dict (``job_id``, ``state``, ``output``, ``url``, ``n_frames``, ``seconds``, and
+        ``error_type``/``error_message`` for a failure), as JSON; and ``webhook``, a URL
+        under a prefix of ``CELERY_ANIMATE_WEBHOOK_ALLOW``, which gets that dict POSTed as
+        JSON, signed (README, "Hearing when a job ends"). ``RenderJob.webhook_status()``
+        tells how the delivery went. Raises :class:`InvalidArgument` for a signature with
+        other options or no queue, and for a webhook outside the allowed prefixes.
+        ``frames`` and the output's format are as for :meth:`make_video`.
         """
         options = RenderOptions(
             fps=fps, video_mode=video_mode, video_quality=video_quality,
@@ -121,6 +150,11 @@ class Animator(AnimatorBase):
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
             blit=blit,
         )
+        if frames is not None:
+            param_by_frame, options.frame_start, options.frame_step = select_frames(
+                param_by_frame, frames, n_frames)
+            n_frames = None
         return client.submit(self, output_file, param_by_frame, options, n_frames=n_frames,
                              num_workers=num_workers, preload_factor=preload_factor,
-                             priority=priority, settings=settings or Settings.from_env())
+                             priority=priority, settings=settings or Settings.from_env(),
+                             on_done=on_done, webhook=webhook)

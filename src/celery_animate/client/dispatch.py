@@ -106,7 +106,8 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
 
 def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],
            param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None,
-           num_workers: int, preload_factor: int, settings: Settings, priority: int = 0) -> RenderJob:
+           num_workers: int, preload_factor: int, settings: Settings, priority: int = 0,
+           on_done: Any = None, webhook: str | None = None) -> RenderJob:
     """Enqueue and return at once: see :meth:`celery_animate.Animator.submit`."""
     workers = check_call(animator, output_file, param_by_frame, options, n_frames=n_frames,
                          num_workers=num_workers, preload_factor=preload_factor, priority=priority,
@@ -117,7 +118,8 @@ def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],
             "(make_video() and `celery-animate render` start a private one instead)"
         )
     return submit_job(animator, output_file, param_by_frame, options, settings, n_frames=n_frames,
-                      workers_hint=workers, chunks_per_worker=preload_factor, priority=priority)
+                      workers_hint=workers, chunks_per_worker=preload_factor, priority=priority,
+                      on_done=on_done, webhook=webhook)
 
 
 def _follow_or_cancel(job: RenderJob, disable_progress_bar: bool | None,

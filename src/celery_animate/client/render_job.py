@@ -6,6 +6,7 @@ import json
 import math
 import numbers
 import time
+from pathlib import Path
 
 import redis
 
@@ -15,6 +16,8 @@ from celery_animate.errors import InvalidArgument, JobCancelled, JobNotFinished,
 from celery_animate.job import lifecycle
 from celery_animate.job.record import EndSignal, JobRecord
 from celery_animate.options import Progress, RenderResult
+from celery_animate.outputs import presigned_url
+from celery_animate.paths import is_url
 from celery_animate.states import CANCELLED, DONE, FAILED
 
 
@@ -49,6 +52,19 @@ class RenderJob:
         """The first frame as a PNG of at most 320 pixels a side, as soon as it is rendered (the
         job still running); None before that, or once the job's record expired."""
         return self._record.poster()
+
+    def webhook_status(self) -> dict | None:
+        """How the announcement of the job's end to its webhook went: ``{"state": ...}`` with
+        state ``pending`` (not yet, or retrying: ``attempts`` and the last ``reason``),
+        ``delivered`` (``http_status``, ``attempts``), ``failed`` (``reason``, ``attempts``,
+        maybe ``http_status``) or ``refused`` (``reason``: the workers' settings do not allow
+        the URL); None for a job without a webhook or whose record expired."""
+        return self._record.announce_status("webhook")
+
+    def on_done_status(self) -> dict | None:
+        """How the job's ``on_done`` task was sent: ``{"state": "pending"}``, ``{"state": "sent",
+        "task", "queue"}`` or ``{"state": "refused", "reason"}``; None for a job without one."""
+        return self._record.announce_status("on_done")
 
     def wait(self, timeout: float | None = None, poll: float = 0.1) -> RenderResult:
         """Block until the job ends; return its :class:`RenderResult`.
@@ -100,6 +116,27 @@ class RenderJob:
         if state == CANCELLED:
             raise JobCancelled(f"job {self.id} was cancelled")
         raise JobNotFinished(f"job {self.id} has not finished (state {state})")
+
+    def url(self, expires: int = 3600) -> str:
+        """Where to fetch the finished video from.
+
+        For an object-store output (``s3://``, ``gs://``, ``az://``): a presigned
+        HTTPS GET URL (plain HTTP only for an ``http://`` endpoint) valid for
+        ``expires`` seconds (1 to 604800), signed with THIS client's credentials
+        (the ``AWS_*``/``GOOGLE_*``/``AZURE_*`` variables of its environment, read
+        into its settings; the workers' are never used). For a local output: its
+        ``file://`` URL (``Path(output).as_uri()``), a file on the encode worker's
+        machine. Raises what :meth:`result` raises for a job that did not finish
+        (failed, cancelled, running), :class:`InvalidArgument` for a bad
+        ``expires``, :class:`~celery_animate.errors.OutputAccessDenied` when this
+        client has no credentials that can sign it.
+        """
+        output = self.result().output
+        if is_url(output):
+            return presigned_url(output, self.settings, expires)
+        if isinstance(expires, bool) or not isinstance(expires, int) or expires < 1:
+            raise InvalidArgument(f"expires must be a positive whole number of seconds, got {expires!r}")
+        return Path(output).as_uri()
 
     def cancel(self) -> bool:
         """Ask workers to stop this job; True if it was still running.

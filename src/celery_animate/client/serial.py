@@ -18,7 +18,7 @@ from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.errors import InvalidArgument
 from celery_animate.frames import pack_frame
 from celery_animate.ids import new_job_id
-from celery_animate.options import RenderOptions, RenderResult
+from celery_animate.options import RenderOptions, RenderResult, animation_index, video_position
 from celery_animate.params import EMPTY_MESSAGE, FrameIndexTracker, check_param_by_frame, resolved_frames
 from celery_animate.paths import output_path, resolve_output
 from celery_animate.render.animator_base import AnimatorBase
@@ -65,11 +65,12 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
         prepared = PreparedFigure.prepare(animator)
         frames = tqdm(itertools.chain([first], frames), total=total,
                       desc="Rendering frames", unit="frame", disable=disable_progress)
-        for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
+        animation = ((animation_index(options, position), params) for position, params in frames)
+        for frame_idx, rgb in render_frames(prepared, animation, options.savefig_params,
                                             options.reuse_figure_object,
                                             options.plotting_log_interval, settings.max_frame_pixels,
                                             options.blit and settings.auto_blit):
-            store.put(job_id, frame_idx, pack_frame(rgb))
+            store.put(job_id, video_position(options, frame_idx), pack_frame(rgb))
         count = tracker.finish(n_frames)
         with tqdm(total=count, desc="Encoding video", unit="frame", disable=disable_progress) as bar:
             frames = StoredFrames(store, job_id, count, max_pixels=settings.max_frame_pixels)

@@ -33,6 +33,8 @@ def submit_job(
     workers_hint: int = 2,
     chunks_per_worker: int = 8,
     priority: int = 0,
+    on_done: Any = None,
+    webhook: str | None = None,
 ) -> RenderJob:
     """Validate and enqueue a render; return at once with its :class:`RenderJob`.
 
@@ -40,7 +42,8 @@ def submit_job(
     embedded cluster (``settings.embedded``), whose workers were forked from
     this process, can use an animator class defined in ``__main__``.
     Raises ``ValueError``/``TypeError`` for bad params, ``ConfigurationError``
-    for a cluster that cannot run this animator.
+    for a cluster that cannot run this animator. ``on_done`` and ``webhook`` announce the
+    job's end (see :func:`celery_animate.job.submission.enqueue`).
     """
     path = animator_path(animator)
     if path.startswith("__main__:") and not settings.embedded:
@@ -56,5 +59,6 @@ def submit_job(
     output = resolve_output(output_file, settings)
     job_id = enqueue(app_for(settings), settings, path, attrs, output, param_by_frame, options,
                      n_frames=n_frames, workers_hint=workers_hint,
-                     chunks_per_worker=chunks_per_worker, priority=priority)
+                     chunks_per_worker=chunks_per_worker, priority=priority,
+                     on_done=on_done, webhook=webhook)
     return RenderJob(job_id, settings)

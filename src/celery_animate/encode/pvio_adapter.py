@@ -200,8 +200,13 @@ def write_video(path: Path, feed: PvioFeed, fps: float, *, mode: str, quality: i
     pvio = load_pvio()
     height, width = feed[0].shape[:2]
     planned = planned_codec(mode, height, width)
+    extra = list(extra_ffmpeg_params or [])
+    if quality == 0 and planned == LIBX264 and "-profile:v" not in extra:
+        # pvio asks libx264 for the High profile, which has no lossless mode: crf 0 then fails
+        # with a broken pipe. High 4:4:4 Predictive has it (ffmpeg takes the last -profile:v).
+        extra += ["-profile:v", "high444"]
     kwargs: dict[str, Any] = {"mode": mode, "preset": preset,
-                              "extra_ffmpeg_params": extra_ffmpeg_params, "quiet": True}
+                              "extra_ffmpeg_params": extra or None, "quiet": True}
     if quality is not None:
         kwargs["quality"] = quality
     watch = FallbackWatch()

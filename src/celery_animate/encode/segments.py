@@ -4,11 +4,18 @@ Each segment (``spec.segment_range(k)``) is encoded by its own task, which
 the render task that stores the segment's last frame sends. So an encode
 process is only ever held while it encodes, and other jobs' encodes get it
 between segments. (Segment tasks sent before their frames were all rendered,
-as a stranger might, try again later.) The segment goes into a hidden file
-beside the output; once that file is complete and flushed the segment is
-marked finished and its frames leave the frame store, which is what bounds
-the store. The chord's callback then encodes whatever segment nobody did,
+as a stranger might, try again later.) The segment is encoded into a
+temporary file of the encoder's own (never beside the output), checked, and
+its bytes put into the frame store beside the frames
+(:meth:`FrameStore.put_segment`); only then is the segment marked finished
+and its frames leave the frame store, which is what bounds the store. So
+encoders share nothing but the store: no output directory need be shared.
+The chord's callback then encodes whatever segment nobody did, reads every
+segment back into a temporary directory of its own, checks each (a readable
+video of the segment's frame count: what the store returns is not trusted),
 joins them by stream copy and publishes the video (:func:`encode_segmented`).
+Stored segments cost about 0.5 MB per 60 frames of 1280x720 until the join;
+:func:`celery_animate.job.lifecycle.purge` deletes them when the job ends.
 The render side's half of the bound is :func:`celery_animate.job.window.pause`.
 
 Every segment uses the job's one encoder: the first segment to start
@@ -27,9 +34,13 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import redis
 
@@ -37,6 +48,7 @@ from celery_animate.config import Settings
 from celery_animate.connection import REDIS_SCHEMES, redis_client
 from celery_animate.encode.contention import other_job_waiting
 from celery_animate.encode.encoder import encode_frames, publish_segments
+from celery_animate.encode.join import packets
 from celery_animate.encode.lease import EncodeLease
 from celery_animate.encode.pvio_adapter import LIBX264, planned_codec
 from celery_animate.encode.stored_frames import StoredFrames
@@ -110,11 +122,11 @@ def yielding_reporter(report: Callable[[int], None], record: JobRecord, broker: 
 
 def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
                        segment: int, when_rendered: bool, priority: int | None = None) -> bool:
-    """Encode segment ``segment`` into its file and drop its frames; False if someone else holds
-    it. With ``when_rendered``, raises :class:`TryLater` unless every frame of the segment is in
-    the store (the chord's callback knows they are all rendered). With the ``priority`` of its
-    task, raises :class:`SegmentYielded` when it gives way to another job (see
-    :func:`yielding_reporter`)."""
+    """Encode segment ``segment`` into a temporary file of this process, put its bytes into the
+    frame store, mark it finished and drop its frames; False if someone else holds it. With
+    ``when_rendered``, raises :class:`TryLater` unless every frame of the segment is in the store
+    (the chord's callback knows they are all rendered). With the ``priority`` of its task, raises
+    :class:`SegmentYielded` when it gives way to another job (see :func:`yielding_reporter`)."""
     frames = spec.segment_range(segment)
     if when_rendered and not store.has_all(record.job_id, frames.stop, start=frames.start):
         ahead = segment - record.first_unfinished_segment()
@@ -125,15 +137,20 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
     if not lease.acquire():
         return False
     output = output_path(spec.output, settings)
-    target = segment_path(output, record.job_id, segment)
+    # Named as the segment was beside the output (the encode log names it), in a directory of
+    # this attempt's own: nothing of it is where another encoder could see it, or need it.
+    prefix = _temp_prefix(record.job_id, f"s{segment}")
+    workdir: Path | None = None
     try:
+        workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        target = workdir / segment_path(output, record.job_id, segment).name
         record.note_encoding()
         deaths = record.begin_encode_attempt(lease.generation, part)
         if deaths >= settings.max_deliveries:
             raise WorkerLost(f"the encoder's process died {deaths} times while encoding segment "
                              f"{segment} (frames {frames.start}-{frames.stop - 1}): see the encode "
                              "workers' logs")
-        lifecycle.discard_stale_attempts(target, record.job_id, lease.generation)
+        _discard_stale_workdirs(prefix, keep=workdir)
         codec = _job_codec(record, spec, store, settings, frames.start)
         options = replace(spec.options, video_mode="cpu" if codec == LIBX264 else "gpu")
         waiter = FrameWaiter(record, store, frames.stop, lease.check, stall_after=None,
@@ -150,9 +167,14 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
         result = encode_frames(stored, target, options, reporter, record.job_id, lease.generation,
                                before_publish=lease.check)
         if result.encoder != codec:  # pvio fell back from NVENC: the segments would not join
-            target.unlink(missing_ok=True)
             raise EncodeIncomplete(f"segment {segment} fell back from {codec} to {result.encoder}; "
                                    "see the encode worker's log, or submit with video_mode='cpu'")
+        data = target.read_bytes()
+        target.unlink()  # the store has it from here; the disk need not hold it twice
+        lease.check()  # an encoder that lost the segment stores nothing
+        # Stored before it is marked finished: a finished segment is always in the store (until
+        # it expires), and its frames go only once it is.
+        store.put_segment(record.job_id, segment, data)
         if record.finish_segment(segment, len(frames)):
             lifecycle.discard_frames(store, record.job_id, frames)
         record.add_seconds({"encode": result.encode_seconds})
@@ -162,10 +184,26 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
             raise EncodeAbandoned(f"segment {segment} lost its lease while failing: {exc}") from exc
         raise
     finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
         with contextlib.suppress(redis.RedisError):
             record.end_encode_attempt(part)
         lease.release()
     return True
+
+
+def _temp_prefix(job_id: str, what: str) -> str:
+    """The name every temporary directory of ``job_id``'s ``what`` (``s<k>``: a segment's
+    encode; ``join``) starts with, in this machine's temporary directory."""
+    return f"celery-animate-{job_id}-{what}-"
+
+
+def _discard_stale_workdirs(prefix: str, keep: Path) -> None:
+    """Delete what earlier attempts at the same work left on this machine (a killed encoder's
+    temporary directory): the caller holds the lease for that work, so none of them runs."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        if stale != keep and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def encode_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
@@ -187,7 +225,10 @@ def encode_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: 
 def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
                      lease: EncodeLease) -> dict:
     """The chord's callback for a segmented job, holding the job's lease: every frame is rendered.
-    Encode the segments nobody encoded, wait for those being encoded, join, publish."""
+    Encode the segments nobody encoded, wait for those being encoded, read them all back from the
+    frame store, join, publish. Raises :class:`EncodeIncomplete` (which fails the job) when a
+    segment is missing from the store or is not what its encoder stored (see
+    :func:`fetch_segments`)."""
     output = output_path(spec.output, settings)
     deadline = time.monotonic() + JOIN_WAIT_SECONDS
     for segment, finished in enumerate(record.finished_segments(spec.n_segments)):
@@ -201,20 +242,57 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
         if not _finished_by(record, segment, deadline):
             raise TryLater(JOIN_POLL_SECONDS, f"another encoder is finishing segment {segment}")
     lifecycle.discard_stale_attempts(output, record.job_id, lease.generation)
-    segments = [segment_path(output, record.job_id, k) for k in range(spec.n_segments)]
-    for segment, path in enumerate(segments):
-        if not path.is_file():
-            raise EncodeIncomplete(
-                f"segment {segment} of the video was encoded but its file {path} is not on this "
-                "machine: every encode worker of a queue must see the same output directory "
-                "(a shared volume), or give jobs one segment (CELERY_ANIMATE_SEGMENT_FRAMES)")
-    result = publish_segments(segments, output, spec.options, record.field("codec") or LIBX264,
-                              record.job_id, lease.generation, before_publish=lease.commit)
+    prefix = _temp_prefix(record.job_id, "join")
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        _discard_stale_workdirs(prefix, keep=workdir)
+        segments = fetch_segments(record.job_id, spec, store, workdir, output.suffix)
+        result = publish_segments(segments, output, spec.options, record.field("codec") or LIBX264,
+                                  record.job_id, lease.generation, before_publish=lease.commit)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     record.add_seconds({"join": result.encode_seconds})
     record.set_stat("encoder_peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     lifecycle.end_job(record, result, lifecycle.Cleaner(store, settings))
     return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder,
             "segments": spec.n_segments}
+
+
+def fetch_segments(job_id: str, spec: JobSpec, store: FrameStore, workdir: Path,
+                   suffix: str) -> list[Path]:
+    """Write every encoded segment of the job from ``store`` into ``workdir`` (files named
+    ``<k>`` + ``suffix``), one at a time, and return their paths in order, once each is checked:
+    a video ffmpeg can read whose frame count is its segment's. Raises :class:`EncodeIncomplete`
+    naming the segment when one is not stored (expired after ``CELERY_ANIMATE_FRAME_TTL``,
+    evicted by Redis, or kept beside the output by an older version), larger than the store
+    keeps, unreadable, or of another length; ``OSError`` when the local disk fails."""
+    paths = []
+    for k in range(spec.n_segments):
+        data = store.get_segment(job_id, k)
+        if data is None:
+            raise EncodeIncomplete(
+                f"segment {k} of job {job_id} was encoded but is not in the frame store (it "
+                "expired after CELERY_ANIMATE_FRAME_TTL, Redis evicted it, or an encode worker "
+                "of an older version kept it beside the output): submit the job again")
+        path = workdir / f"{k:05d}{suffix}"
+        path.write_bytes(data)
+        del data  # one segment in memory at a time
+        paths.append(path)
+
+    def check(k: int) -> None:
+        try:
+            found = len(packets(paths[k]).pts)
+        except EncodeIncomplete as exc:
+            raise EncodeIncomplete(f"segment {k} of job {job_id} read back from the frame store "
+                                   f"is not a readable video ({exc}): submit the job again") from exc
+        expected = len(spec.segment_range(k))
+        if found != expected:
+            raise EncodeIncomplete(f"segment {k} of job {job_id} read back from the frame store has "
+                                   f"{found} frames, not {expected}: submit the job again")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each listing mostly waits for its ffmpeg
+        list(pool.map(check, range(spec.n_segments)))
+    return paths
 
 
 def _finished_by(record: JobRecord, segment: int, deadline: float) -> bool:

@@ -29,7 +29,6 @@ from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument, JobNotFound, OutputPathRefused
 from celery_animate.job.record import JOB_INDEX, JobRecord
 from celery_animate.job.spec import JobSpec
-from celery_animate.keys import ACTIVE_JOBS  # watchdog and recovery import it from here
 from celery_animate.lua import run_script
 from celery_animate.options import RenderResult
 from celery_animate.paths import output_path, remove_partials, remove_segments
@@ -51,7 +50,7 @@ def _transition(record: JobRecord, state: str, only_from: str | None = None, **f
                        "progress_at", time.time()]
     for name, value in fields.items():
         args += [name, value]
-    script_keys = [record.key, ACTIVE_JOBS, record.ended_channel, keys.ENDING_JOBS]
+    script_keys = [record.key, keys.ACTIVE_JOBS, record.ended_channel, keys.ENDING_JOBS, keys.ANNOUNCE_JOBS]
     return run_script(record.client, "transition", script_keys, args) == 1
 
 
@@ -67,7 +66,7 @@ def create(record: JobRecord, spec: JobSpec) -> None:
         })
         pipe.expire(record.key, record.ttl)
         pipe.zadd(JOB_INDEX, {record.job_id: now})
-        pipe.zadd(ACTIVE_JOBS, {record.job_id: now})
+        pipe.zadd(keys.ACTIVE_JOBS, {record.job_id: now})
         pipe.zremrangebyscore(JOB_INDEX, "-inf", now - record.ttl)  # their records expired
         pipe.execute()
 
@@ -145,9 +144,10 @@ def end_job(record: JobRecord, outcome: RenderResult | BaseException | Cancel,
 
 
 def purge(record: JobRecord, cleaner: Cleaner) -> None:
-    """Remove everything the ended job owns, wherever it lies: its frames, staged params,
-    segment marks, encode leases and their generation counters in Redis, and its partial
-    files and encoded segments beside the output; then take it off the list of jobs to purge.
+    """Remove everything the ended job owns, wherever it lies: its frames and encoded segments
+    in the frame store, staged params, segment marks, encode leases and their generation
+    counters in Redis, and its partial files and any encoded segments an older version kept
+    beside the output; then take it off the list of jobs to purge.
 
     Safe to repeat (what is gone stays gone) and never touches the output itself.
     Only call it for an ended job. A record that is gone or unreadable (expired, lost,
@@ -160,6 +160,7 @@ def purge(record: JobRecord, cleaner: Cleaner) -> None:
         spec = None
     if spec is not None:
         cleaner.store.delete_job(record.job_id, spec.n_frames)
+        cleaner.store.delete_segments(record.job_id, spec.n_segments)
         _delete_staged(record, spec.n_chunks)
         parts = ["", *(f":seg{k}" for k in range(spec.n_segments))]
         for start in range(0, len(parts), 1000):
@@ -175,7 +176,9 @@ def purge(record: JobRecord, cleaner: Cleaner) -> None:
 def remove_files(output: str, job_id: str, settings: Settings) -> None:
     """Delete the job's partial files and encoded segments beside ``output`` (as the job records
     it, resolved with ``settings``): the part of :func:`purge` that needs no Redis, for a client
-    whose embedded Redis is gone with its workers. Never touches the output itself."""
+    whose embedded Redis is gone with its workers. For an object-store output they lie in this
+    machine's staging directory, beside its stand-in path (see :func:`output_path`): what a killed
+    encoder left there before its upload goes too. Never touches the output itself."""
     # A worker that may not write there never wrote there: nothing of the job lies there.
     with contextlib.suppress(InvalidArgument, OutputPathRefused, OSError):
         path = output_path(output, settings)
@@ -218,15 +221,15 @@ def purge_ended(client: redis.Redis, cleaner: Cleaner, ttl: int, now: float | No
 def running_jobs(client: redis.Redis, ttl: int) -> Iterator[tuple[JobRecord, str, float]]:
     """``(record, state, last progress time)`` of each job that has not ended. Ids whose record is
     gone (expired, lost) or that are not job ids (a stranger's writes) are dropped from the list."""
-    for raw in client.zrange(ACTIVE_JOBS, 0, -1):
+    for raw in client.zrange(keys.ACTIVE_JOBS, 0, -1):
         try:
             record = JobRecord(client, raw.decode(), ttl)
         except (InvalidArgument, UnicodeDecodeError):
-            client.zrem(ACTIVE_JOBS, raw)
+            client.zrem(keys.ACTIVE_JOBS, raw)
             continue
         state, progress_at = client.hmget(record.key, "state", "progress_at")
         if state is None:
-            client.zrem(ACTIVE_JOBS, raw)
+            client.zrem(keys.ACTIVE_JOBS, raw)
             continue
         yield record, state.decode(), float(progress_at or 0)
 

@@ -19,6 +19,7 @@ SEGMENT_TASK = "celery_animate.encode_segment"
 PERIODIC_TASK = "celery_animate.render_periodic"
 PROBE_TASK = "celery_animate.probe_encoder"
 CLEANUP_TASK = "celery_animate.cleanup_job"
+WEBHOOK_TASK = "celery_animate.deliver_webhook"
 
 #: Celery's priorities on Redis: 0 is served first, 9 last.
 LOWEST_PRIORITY = 9

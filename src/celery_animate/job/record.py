@@ -10,6 +10,7 @@ deletions are not here: they belong to :mod:`celery_animate.job.lifecycle`.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -293,6 +294,41 @@ class JobRecord:
     def poster(self) -> bytes | None:
         """The poster PNG once the first frame is rendered; None before, or if it is not a PNG."""
         return checked_poster(self.client.hget(self.key, "poster"))
+
+    # -- the announcement of the job's end (job.announce) ------------------------------------
+    def set_announcements(self, on_done: str | None, webhook: str | None) -> None:
+        """Ask for the job's end to be announced: ``on_done`` is the stored form of the user's
+        task (JSON, see :class:`celery_animate.announcement.OnDone`), ``webhook`` a URL; each is
+        marked pending. Call it between the record's creation and the job's first message; the
+        ``transition`` script lists a job with either field for announcing when it ends."""
+        updates: list[tuple[str, str, Any]] = []
+        if on_done is not None:
+            updates += [("set", "on_done", on_done), ("set", "on_done_status", '{"state":"pending"}')]
+        if webhook is not None:
+            updates += [("set", "webhook", webhook), ("set", "webhook_status", '{"state":"pending"}')]
+        if updates:
+            self._update(*updates)
+
+    def announcements(self) -> tuple[bytes | None, bytes | None]:
+        """``(on_done, webhook)`` as stored (raw bytes: a stranger's word until checked)."""
+        on_done, webhook = self.client.hmget(self.key, "on_done", "webhook")
+        return on_done, webhook
+
+    def set_announce_status(self, kind: str, status: dict[str, Any]) -> bool:
+        """Record how announcing by ``kind`` (``"on_done"`` or ``"webhook"``) went; False if the
+        record is gone. Never touches the job's state."""
+        return self._update(("set", f"{kind}_status", json.dumps(status)))
+
+    def announce_status(self, kind: str) -> dict[str, Any] | None:
+        """How announcing by ``kind`` (``"on_done"`` or ``"webhook"``) went: ``{"state": "pending" |
+        "sent" | "delivered" | "failed" | "refused", ...}``; None when the job asked for none (or
+        what is stored is not such a dict)."""
+        raw = self.client.hget(self.key, f"{kind}_status")
+        try:
+            status = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return status if isinstance(status, dict) and isinstance(status.get("state"), str) else None
 
 
 class EndSignal:

@@ -37,7 +37,6 @@ from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument, JobNotFound, MessagesLost
 from celery_animate.job import lifecycle
 from celery_animate.job.broker_layout import queued_and_unacked
-from celery_animate.job.lifecycle import ACTIVE_JOBS
 from celery_animate.job.messages import (
     ENCODE_TASK,
     RENDER_TASK,
@@ -47,7 +46,7 @@ from celery_animate.job.messages import (
 )
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
-from celery_animate.keys import RECOVERY_LOCK
+from celery_animate.keys import ACTIVE_JOBS, RECOVERY_LOCK
 from celery_animate.params import describe_ranges
 from celery_animate.states import ENCODING, RENDERING
 

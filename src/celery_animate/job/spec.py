@@ -14,6 +14,7 @@ from typing import Any
 
 from celery_animate import wire
 from celery_animate.errors import InvalidArgument
+from celery_animate.formats import format_of, segmentable
 from celery_animate.options import RenderOptions, as_int
 
 #: Longest animator path and output path a spec may carry, in characters.
@@ -90,6 +91,10 @@ class JobSpec:
         if segment_frames < min(MIN_SEGMENT_FRAMES, n_frames) or too_many:
             raise InvalidArgument(f"the job spec's segments of {segment_frames} frames are too short: "
                                   f"at least {MIN_SEGMENT_FRAMES} frames and {MAX_SEGMENTS} segments at most")
+        fmt = format_of(fields["output"])
+        if segment_frames < n_frames and not segmentable(fmt):
+            raise InvalidArgument(f"the job spec asks for segments of a {fmt} output, which is "
+                                  "encoded whole")
         options = fields["options"]
         option_names = {f.name for f in dataclasses.fields(RenderOptions)}
         if not isinstance(options, dict) or not set(options) <= option_names:

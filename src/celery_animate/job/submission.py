@@ -17,9 +17,10 @@ from typing import Any
 import redis
 from celery import Celery
 
-from celery_animate import wire
+from celery_animate import announcement, wire
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
+from celery_animate.formats import format_of, segmentable
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.messages import LOWEST_PRIORITY, send_chord
@@ -41,15 +42,22 @@ WAVES_PER_WINDOW = 4
 
 def enqueue(app: Celery, settings: Settings, animator_path: str, animator_attrs: bytes, output: str,
             param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None = None,
-            workers_hint: int = 2, chunks_per_worker: int = 8, priority: int = 0) -> str:
+            workers_hint: int = 2, chunks_per_worker: int = 8, priority: int = 0,
+            on_done: Any = None, webhook: str | None = None) -> str:
     """Stage, record and send a job whose animator (``module:Class`` and packed attributes) and
     ``output`` (as the job records it) the caller has checked; return its id.
 
-    ``workers_hint`` and ``chunks_per_worker`` only size the chunks. Raises
-    ``ValueError``/``TypeError`` subclasses for bad params or ``priority`` (nothing is then
-    left in Redis), and Redis or broker errors as they come (what was staged is deleted).
+    ``workers_hint`` and ``chunks_per_worker`` only size the chunks. ``on_done`` (a Celery
+    signature of the caller's own task, with its queue set) and ``webhook`` (a URL under a
+    prefix of ``settings.webhook_allow``) announce the job's end (:mod:`celery_animate.announcement`).
+    Raises ``ValueError``/``TypeError`` subclasses for bad params, ``priority``, ``on_done`` or
+    ``webhook`` (nothing is then left in Redis), and Redis or broker errors as they come (what
+    was staged is deleted).
     """
     priority = as_priority(priority, LOWEST_PRIORITY)
+    stored_on_done = None if on_done is None else announcement.on_done_from_signature(on_done).to_json()
+    if webhook is not None:
+        webhook = announcement.check_webhook_url(webhook, settings.webhook_allow)
     check_param_by_frame(param_by_frame, n_frames)  # before the chunk size: it divides by the count
     known = n_frames if n_frames is not None else known_length(param_by_frame)
     chunk_size = choose_chunk_size(known, workers_hint, chunks_per_worker,
@@ -66,9 +74,11 @@ def enqueue(app: Celery, settings: Settings, animator_path: str, animator_attrs:
         stager.flush()
         n_chunks = stager.count
         total = tracker.finish(n_frames)
+        whole = not segmentable(format_of(output))  # e.g. a GIF: one palette from every frame
         spec = JobSpec(animator_path, animator_attrs, output, total, n_chunks, options,
-                       plan_segments(total, settings.segment_length))
+                       total if whole else plan_segments(total, settings.segment_length))
         lifecycle.create(record, spec)
+        record.set_announcements(stored_on_done, webhook)  # before any message: no end comes sooner
         send_chord(app, settings, job_id, n_chunks, priority, workers_hint, spec.n_segments)
     except BaseException as exc:
         lifecycle.abandon_submission(record, stager.count, exc)

@@ -10,7 +10,9 @@ Redis broker lost of a job (:mod:`celery_animate.job.recovery`), so that a lost
 message costs seconds rather than the job. In a worker that encodes (it sees
 the frame store and the output directory), it also purges, within about a
 second, each job that ended without its data removed: cancelled by a client,
-failed on a render worker (:func:`celery_animate.job.lifecycle.purge_ended`).
+failed on a render worker (:func:`celery_animate.job.lifecycle.purge_ended`). Every worker's
+watchdog also announces, within about a second, the end of each job that asked for it (its
+``on_done`` task, its webhook: :func:`celery_animate.job.announce.announce_ended`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from celery_animate import keys
 from celery_animate.config import Settings
 from celery_animate.connection import REDIS_SCHEMES, job_redis, redis_client
 from celery_animate.errors import JobStalled
-from celery_animate.job import lifecycle
+from celery_animate.job import announce, lifecycle
 from celery_animate.job.recovery import resend_lost_work
 from celery_animate.states import ENCODING, QUEUED
 
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two looks for ended jobs to purge.
 PURGE_INTERVAL = 1.0
+#: Seconds between two looks for ended jobs to announce (on_done, webhook: job.announce).
+ANNOUNCE_INTERVAL = 1.0
 
 
 def fail_stalled_jobs(client: redis.Redis, settings: Settings, cleaner: lifecycle.Cleaner | None,
@@ -87,12 +91,17 @@ class Watchdog(threading.Thread):
             ticks.append(self.recovery_interval)
         if self.cleaner is not None:
             ticks.append(PURGE_INTERVAL)
+        if self.app is not None:  # announcing sends tasks: it needs the worker's app
+            ticks.append(ANNOUNCE_INTERVAL)
         next_stall_check = next_recovery = time.monotonic()
         while not self._stop.wait(min(ticks)):
             now = time.monotonic()
             if self.cleaner is not None:
                 self._guarded("removing the data of ended jobs", lifecycle.purge_ended, client,
                               self.cleaner, self.settings.job_ttl)
+            if self.app is not None:
+                self._guarded("announcing ended jobs", announce.announce_ended, client, self.app,
+                              self.settings)
             if now >= next_stall_check:
                 next_stall_check = now + self.interval
                 self._guarded("checking for stalled jobs", fail_stalled_jobs, client,

@@ -4,19 +4,30 @@ Frames wait in the frame store from when a render task stores them until the
 segment they belong to is encoded and kept (then they are deleted). Render
 tasks whose frames lie too far past the first segment not yet encoded wait,
 by retrying themselves later, which gives their worker slot back.
+
+The window holds while an encoder of the job is alive, however slowly it
+goes: a starved encoder on a loaded machine (its heartbeat still renews its
+encode lease every few seconds) must not let rendering run ahead and the
+store grow with the job. Only when the encoders made no progress for
+:data:`STALL_SECONDS` and none of them holds a live lease does it open.
 """
 
 from __future__ import annotations
 
+from celery_animate import keys
 from celery_animate.config import Settings
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 
-#: Seconds without encoder progress after which render tasks stop waiting for the window.
+#: Seconds without encoder progress after which render tasks stop waiting for the window, unless
+#: an encoder of the job is alive (holds a live encode lease).
 STALL_SECONDS = 30.0
 #: Seconds a render task that must wait waits before it asks again, per segment it is ahead of
 #: the window, and at most.
 PAUSE_SECONDS, MAX_PAUSE_SECONDS = 1.0, 30.0
+#: Segments whose encode leases :func:`encoder_alive` asks about, at most (a window of a
+#: thousand segments is no bound worth one more key per question).
+MAX_LEASES_ASKED = 1000
 
 
 def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int) -> float:
@@ -27,20 +38,36 @@ def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int
     segment) past the first segment not yet encoded. The chunk holding that
     segment's first frame never waits, so rendering always reaches what the
     encoders need next; and no chunk waits once encoders made no progress for
-    :data:`STALL_SECONDS` (none running, or all busy elsewhere), so a job
-    never hangs on the window. A job of one segment never waits: its frames
-    stay until its one encode is kept. Tasks far ahead wait longer (one
+    :data:`STALL_SECONDS` while none is alive (:func:`encoder_alive`: none
+    running, or all busy elsewhere), so a job never hangs on the window. A
+    slow encoder that is alive keeps it closed. A job of one segment never
+    waits: its frames stay until its one encode is kept. Tasks far ahead wait longer (one
     :data:`PAUSE_SECONDS` per segment), so a long job's waiting tasks do not
     flood the broker.
     """
     window = max(settings.window_frames, spec.segment_frames)
     if spec.n_segments == 1 or first_frame < window:  # inside the window, wherever it is now
         return 0.0
-    end = record.first_unfinished_segment() * spec.segment_frames + window
+    first_unfinished = record.first_unfinished_segment()
+    end = first_unfinished * spec.segment_frames + window
     if first_frame < end:
         return 0.0
     idle = record.seconds_since_encoding()
-    if idle is None or idle >= STALL_SECONDS:
+    if idle is None or (idle >= STALL_SECONDS
+                        and not encoder_alive(record, spec, first_unfinished, end)):
         return 0.0
     ahead = (first_frame - end) // spec.segment_frames + 1
     return min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * ahead)
+
+
+def encoder_alive(record: JobRecord, spec: JobSpec, first: int, end: int) -> bool:
+    """Whether an encoder of the job holds a live encode lease: the job's own (the chord's
+    callback) or that of a segment from ``first`` (the first unfinished one) with frames below
+    ``end`` (the window's end; at most :data:`MAX_LEASES_ASKED` segments). A lease is renewed
+    every third of its lifetime by a heartbeat thread whatever the encode's pace, and lapses
+    within its lifetime (10 s) once its holder died. One EXISTS of a few keys; Redis errors
+    propagate."""
+    last = min(spec.n_segments, -(-end // spec.segment_frames), first + MAX_LEASES_ASKED)
+    names = [keys.lease(record.job_id), *(keys.lease(record.job_id, f":seg{k}")
+                                          for k in range(first, last))]
+    return int(record.client.exists(*names)) > 0

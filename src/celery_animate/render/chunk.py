@@ -19,6 +19,7 @@ from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 from celery_animate.job.window import pause
+from celery_animate.options import animation_index, video_position
 from celery_animate.params import describe_ranges
 from celery_animate.render.frame_loop import FigureCache, render_frames
 from celery_animate.render.grab import poster_png
@@ -72,16 +73,19 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     options = spec.options
     written: list[int] = []
     clock = reported = shown = time.perf_counter()
-    for frame_idx, rgb in render_frames(prepared, frames, options.savefig_params,
+    # The chunk holds the video's frames; update() gets the animation's index of each.
+    animation = [(animation_index(options, position), params) for position, params in frames]
+    for frame_idx, rgb in render_frames(prepared, animation, options.savefig_params,
                                         options.reuse_figure_object,
                                         options.plotting_log_interval, settings.max_frame_pixels,
                                         options.blit and settings.auto_blit):
         stored = time.perf_counter()
         seconds["render"] += stored - clock
-        store.put(record.job_id, frame_idx, pack_frame(rgb))
-        if frame_idx == 0:  # a web page can show it while the rest is made
+        position = video_position(options, frame_idx)
+        store.put(record.job_id, position, pack_frame(rgb))
+        if position == 0:  # a web page can show it while the rest is made
             record.set_poster(poster_png(rgb))
-        written.append(frame_idx)
+        written.append(position)
         # Progress (and news of an ended job) every REPORT_SECONDS, not every frame; shown
         # progress every SHOW_SECONDS: each is a Redis round trip.
         ended = False

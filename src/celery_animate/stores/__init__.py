@@ -1,4 +1,4 @@
-"""Frame stores: where rendered frames wait for the encoder.
+"""Frame stores: where rendered frames wait for the encoder, and encoded segments for the join.
 
 Three backends behind :class:`FrameStore`: Redis (the default), a directory
 shared by all machines, and process memory (tests). :func:`open_frame_store`

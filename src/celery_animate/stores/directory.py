@@ -9,11 +9,21 @@ import time
 from pathlib import Path
 
 from celery_animate.ids import check_job_id, is_job_id
-from celery_animate.stores.base import FrameStore
+from celery_animate.stores.base import (
+    MAX_SEGMENT_BYTES,
+    FrameStore,
+    check_segment,
+    check_segment_size,
+)
+
+#: Bytes read of a segment file at most: one more than a segment may have, so a file that grew
+#: past the bound while it was read is still refused, and never read whole.
+MAX_READ = MAX_SEGMENT_BYTES + 1
 
 
 class DirectoryFrameStore(FrameStore):
-    """One file per frame under ``<root>/<job id>/``, written to a temp name then renamed.
+    """One file per frame (``<idx>.frame``) and per encoded segment (``<k>.segment``) under
+    ``<root>/<job id>/``, written to a temp name then renamed.
 
     A file system has no expiry, so :meth:`sweep` removes job directories
     untouched for longer than ``ttl``; it only ever touches directories named
@@ -31,7 +41,13 @@ class DirectoryFrameStore(FrameStore):
     def _path(self, job_id: str, frame_idx: int) -> Path:
         return self._job_dir(job_id) / f"{int(frame_idx):09d}.frame"
 
+    def _segment_path(self, job_id: str, segment: int) -> Path:
+        return self._job_dir(job_id) / f"{check_segment(segment):05d}.segment"
+
     def put(self, job_id: str, frame_idx: int, payload: bytes) -> None:
+        self._write(job_id, self._path(job_id, frame_idx), payload)
+
+    def _write(self, job_id: str, path: Path, payload: bytes) -> None:
         job_dir = self._job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=True)
         # Readers must never see half a frame: write beside it, then rename.
@@ -39,7 +55,7 @@ class DirectoryFrameStore(FrameStore):
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(payload)
-            os.replace(tmp, self._path(job_id, frame_idx))
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -59,6 +75,27 @@ class DirectoryFrameStore(FrameStore):
     def delete(self, job_id: str, indices: list[int]) -> None:
         for i in indices:
             self._path(job_id, i).unlink(missing_ok=True)
+
+    def put_segment(self, job_id: str, segment: int, data: bytes) -> None:
+        check_segment_size(job_id, segment, len(data))
+        self._write(job_id, self._segment_path(job_id, segment), data)
+
+    def get_segment(self, job_id: str, segment: int) -> bytes | None:
+        path = self._segment_path(job_id, segment)
+        try:
+            # O_NOFOLLOW: a link planted in the shared directory is not followed out of it.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            check_segment_size(job_id, segment, os.fstat(f.fileno()).st_size)
+            data = f.read(MAX_READ)
+        check_segment_size(job_id, segment, len(data))  # grew while it was read
+        return data
+
+    def delete_segments(self, job_id: str, n_segments: int) -> None:
+        for k in range(n_segments):
+            self._segment_path(job_id, k).unlink(missing_ok=True)
 
     def delete_job(self, job_id: str, n_frames: int) -> None:
         job_dir = self._job_dir(job_id)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import redis
 
 from celery_animate import keys
-from celery_animate.stores.base import FrameStore, index_batches
+from celery_animate.stores.base import (
+    FrameStore,
+    check_segment,
+    check_segment_size,
+    index_batches,
+)
 
 
 class RedisFrameStore(FrameStore):
-    """One Redis string per frame, ``celery_animate:frame:<job>:<idx>``, expiring after ``ttl`` s."""
+    """One Redis string per frame, ``celery_animate:frame:<job>:<idx>``, and one per encoded
+    segment, ``celery_animate:segment:<job>:<k>``, each expiring after ``ttl`` s."""
 
     def __init__(self, client: redis.Redis, ttl: int):
         super().__init__(ttl)
@@ -54,3 +60,20 @@ class RedisFrameStore(FrameStore):
     def delete_job(self, job_id: str, n_frames: int) -> None:
         for batch in index_batches(n_frames, 1000):
             self.delete(job_id, batch)
+
+    def put_segment(self, job_id: str, segment: int, data: bytes) -> None:
+        check_segment_size(job_id, segment, len(data))
+        self.client.set(keys.segment_blob(job_id, check_segment(segment)), data, ex=self.ttl)
+
+    def get_segment(self, job_id: str, segment: int) -> bytes | None:
+        key = keys.segment_blob(job_id, check_segment(segment))
+        # Its length first: a forged value of hundreds of MiB is refused before it is read.
+        check_segment_size(job_id, segment, int(self.client.strlen(key)))
+        data = self.client.get(key)
+        if data is not None:
+            check_segment_size(job_id, segment, len(data))  # replaced in between
+        return data
+
+    def delete_segments(self, job_id: str, n_segments: int) -> None:
+        for batch in index_batches(n_segments, 1000):
+            self.client.unlink(*(keys.segment_blob(job_id, k) for k in batch))

@@ -22,6 +22,7 @@ from celery_animate.job.messages import (
     RENDER_TASK,
     SEGMENT_TASK,
     STREAM_TASK,
+    WEBHOOK_TASK,
 )
 from celery_animate.worker import state as worker_state
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Celery:
             SEGMENT_TASK: {"queue": settings.encode_queue},
             PROBE_TASK: {"queue": settings.encode_queue},
             PERIODIC_TASK: {"queue": settings.render_queue},
+            WEBHOOK_TASK: {"queue": settings.encode_queue},
         },
         # setup() of pre-warmed animators runs in worker_process_init, which Celery
         # otherwise cuts off after 4 s.
@@ -109,7 +111,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         # (Flower's worker views, `celery inspect` and doctor's worker check then see nothing).
         worker_enable_remote_control=settings.remote_control,
         imports=("celery_animate.worker.tasks.render", "celery_animate.worker.tasks.encode",
-                 "celery_animate.worker.tasks.periodic", "celery_animate.worker.tasks.probe"),
+                 "celery_animate.worker.tasks.periodic", "celery_animate.worker.tasks.probe",
+                 "celery_animate.worker.tasks.webhook"),
     )
     if settings.beat_schedule:
         # Periodic renders; beat keeps its state in memory (-S celery.beat:Scheduler), no pickle.

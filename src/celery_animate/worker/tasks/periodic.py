@@ -14,12 +14,13 @@ from pathlib import Path
 
 from celery import shared_task
 
+from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument
 from celery_animate.job.messages import PERIODIC_TASK
 from celery_animate.job.submission import enqueue
 from celery_animate.options import RenderOptions, as_int
 from celery_animate.params import PARAMS_FUNCTION
-from celery_animate.paths import output_path
+from celery_animate.paths import is_url, output_path
 from celery_animate.render.loading import animator_path, import_animator_class, pack_attrs
 from celery_animate.worker import state as worker_state
 
@@ -56,6 +57,18 @@ def prune(directory: Path, prefix: str, keep: int) -> list[Path]:
     return videos[keep:]
 
 
+def periodic_directory(output_dir: object, settings: Settings) -> Path:
+    """The local directory periodic videos of ``output_dir`` go to, within the output root.
+    Raises :class:`InvalidArgument` for an object-store URL (pruning the oldest needs a
+    directory) and what :func:`~celery_animate.paths.output_path` raises for a refused path."""
+    if not isinstance(output_dir, str) or is_url(output_dir):
+        raise InvalidArgument(
+            f"periodic renders write to a directory of the encode workers, not {output_dir!r}: "
+            "give a path under CELERY_ANIMATE_OUTPUT_ROOT (object-store prefixes are not "
+            "supported for periodic renders)")
+    return output_path(output_dir, settings)
+
+
 @shared_task(name=PERIODIC_TASK, bind=True)
 def render_periodic(self, animator: str, output_dir: str, n_frames: int, fps: float = 30,
                     keep: int = 24, prefix: str | None = None) -> dict:
@@ -70,7 +83,7 @@ def render_periodic(self, animator: str, output_dir: str, n_frames: int, fps: fl
     prefix = check_prefix(prefix or cls.__name__)
     make_params = getattr(importlib.import_module(cls.__module__), PARAMS_FUNCTION)
     stamp = datetime.now(timezone.utc).strftime(_STAMP)
-    directory = output_path(output_dir, settings)
+    directory = periodic_directory(output_dir, settings)
     directory.mkdir(parents=True, exist_ok=True)
     # Timestamps sort by name: pruning before this job writes keeps keep-1 old ones plus it.
     prune(directory, prefix, max(as_int(keep, "keep", minimum=0) - 1, 0))

@@ -1,0 +1,35 @@
+"""Output formats: which one an output's name asks for, and what each allows.
+
+The extension chooses: ``.gif`` is a GIF, ``.webm`` a VP9 WebM, ``.zip`` a
+zip of one PNG per frame, and anything else (``.mp4`` above all) an H.264
+MP4, as it always was. Only H.264 MP4 is encoded in segments that are joined
+without re-encoding; a GIF needs one palette from every frame, and the others
+are written whole by one encoder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+
+MP4, GIF, WEBM, PNG_ZIP = "mp4", "gif", "webm", "png-zip"
+_BY_SUFFIX = {".gif": GIF, ".webm": WEBM, ".zip": PNG_ZIP}
+#: Hundredths of a second a GIF frame may be shown, at least: browsers show shorter delays slower.
+MIN_GIF_DELAY = 2
+
+
+def format_of(output: str | os.PathLike[str]) -> str:
+    """The format ``output`` (a path or a URL) asks for by its extension (case-insensitive)."""
+    return _BY_SUFFIX.get(PurePosixPath(os.fspath(output)).suffix.lower(), MP4)
+
+
+def segmentable(fmt: str) -> bool:
+    """Whether a video of ``fmt`` may be encoded in segments joined afterwards."""
+    return fmt == MP4
+
+
+def gif_fps(fps: float) -> float:
+    """The frame rate a GIF of ``fps`` is written at: GIF delays are whole hundredths of a second
+    (at least :data:`MIN_GIF_DELAY`), so 30 fps becomes 100/3 = 33.33 fps and 24 fps 25 fps."""
+    delay = max(MIN_GIF_DELAY, round(100 / fps))
+    return 100 / delay
