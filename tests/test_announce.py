@@ -94,7 +94,8 @@ def check_fields(end: dict, job: RenderJob, state: str, n_frames: int) -> None:
     assert end["n_frames"] == n_frames and end["url"] is None
     assert end["output"].endswith("video.mp4") and end["seconds"] >= 0
     if state == "failed":
-        assert end["error_type"] == "ZeroDivisionError" and end["error_message"] == "boom at frame 2"
+        assert end["error_type"] == "ZeroDivisionError" and end["error_message"] == (
+            "boom at frame 2 (raised by update() for frame 2)")
     else:
         assert "error_type" not in end and "error_message" not in end
 

@@ -130,14 +130,30 @@ def test_bad_render_arguments_are_named_before_anything_runs(in_process, capsys,
     ('{"y": 1}', "must hold a list with one entry per frame, not a dict"),
     ("[1, 2", "cannot be read"),
 ])
-def test_a_bad_params_file_is_named(in_process, capsys, tmp_path, content, words):
+@pytest.mark.parametrize("command", ["render", "submit"])
+def test_a_bad_params_file_is_named(in_process, capsys, tmp_path, command, content, words):
     params = tmp_path / "params.json"
     params.write_text(content)
     out = tmp_path / "never.mp4"
-    assert in_process("render", WAVE, "-o", str(out), "--params", str(params), "--workers", "1") == 2
+    assert in_process(command, WAVE, "-o", str(out), "--params", str(params), "--workers", "1") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("celery-animate: error: ") and words in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["render", "submit"])
+def test_an_output_that_cannot_be_written_is_refused_before_rendering(in_process, capsys, tmp_path,
+                                                                      command):
+    typo = tmp_path / "vidoes" / "wave.mp4"
+    assert in_process(command, WAVE, "-o", str(typo), "--frames", "2") == 2
+    assert capsys.readouterr().err.strip() == (
+        f"celery-animate: error: cannot write {typo}: the directory {typo.parent} does not exist; "
+        f"create it first (mkdir -p '{typo.parent}') or correct the path")
+    assert list(tmp_path.iterdir()) == []
+    # /proc passes a permission check (as root) but takes no file: not "disk full" after rendering.
+    assert in_process(command, WAVE, "-o", "/proc/wave.mp4", "--frames", "2") == 2
+    assert capsys.readouterr().err.startswith(
+        "celery-animate: error: cannot write /proc/wave.mp4: creating a file in /proc failed")
 
 
 def test_a_missing_animator_file_is_named(in_process, capsys, tmp_path):

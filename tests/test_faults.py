@@ -172,6 +172,7 @@ def test_a_slow_encode_keeps_its_lease_and_one_encoder_publishes(use_cluster, ex
     extra_workers("gpu-two", "encode-two", concurrency=2)
     settings = replace(use_cluster.settings, encode_queue="gpu-two")
     params, out = bar_params(10), tmp_path / "out"
+    out.mkdir()
     job = BarCode().submit(out / "slow.mp4", params, fps=0.75, video_quality=10, settings=settings,
                            video_extra_ffmpeg_params=["-vf", "realtime"])
     result = job.wait(timeout=120)
@@ -185,6 +186,7 @@ def test_hd_jobs_on_a_two_process_encode_worker(use_cluster, extra_workers, tmp_
     extra_workers("gpu-pair", "encode-pair", concurrency=2)
     settings = replace(use_cluster.settings, encode_queue="gpu-pair")
     params, out = bar_params(40), tmp_path / "out"
+    out.mkdir()
     expected = serial_frames(HD(), params)
     for run in range(4):
         HD().submit(out / f"hd-{run}.mp4", params, fps=30, video_quality=10,

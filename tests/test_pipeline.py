@@ -109,7 +109,7 @@ def test_user_exception_reaches_wait_with_type_and_traceback(use_cluster, tmp_pa
     with pytest.raises(RenderFailed) as info:
         job.wait(timeout=120)
     assert info.value.exc_type == "ZeroDivisionError"
-    assert info.value.exc_message == "boom at frame 5"
+    assert info.value.exc_message == "boom at frame 5 (raised by update() for frame 5)"
     assert "in update" in info.value.remote_traceback
     assert not (tmp_path / "fail.mp4").exists()
     # The streaming encoder stops at its next poll and removes its temporary file.

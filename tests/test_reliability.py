@@ -22,6 +22,7 @@ def frame_keys(redis_client, job_id):
 def test_pool_process_killed_mid_chunk_is_redelivered(use_cluster, tmp_path):
     marker = tmp_path / "crashed"
     params = bar_params(40)
+    (tmp_path / "out").mkdir()
     result = CrashOnce(str(marker), crash_at=13).make_video(
         tmp_path / "out" / "crash.mp4", params, fps=10, num_workers=2, preload_factor=4,
         video_quality=10, disable_progress_bar=True)

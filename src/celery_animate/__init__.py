@@ -3,7 +3,7 @@
 ``from celery_animate import Animator`` is a drop-in for ``parallel_animate``;
 ``celery -A celery_animate worker`` finds the Celery :data:`app` here.
 
-The package is layered: the "Layers" table in README.md, which ``tests/unit/test_layers.py``
+The package is layered: the "Layers" table in docs/architecture.md, which ``tests/unit/test_layers.py``
 enforces, says which modules each layer holds and what it may import.
 """
 
@@ -24,8 +24,8 @@ _EXPORTS = {
     "RenderResult": "options",
     "IndexedFrameParams": "params",
     **{name: "errors" for name in (
-        "AnimatorNotAllowed", "CeleryAnimateError", "ConfigurationError", "DiskFull",
-        "EncodeIncomplete", "FigureSizeChanged", "FrameIndexError", "FramesMissing",
+        "AnimatorNotAllowed", "AnimatorNotImportable", "CeleryAnimateError", "ConfigurationError",
+        "DiskFull", "EncodeIncomplete", "FigureSizeChanged", "FrameIndexError", "FramesMissing",
         "FrameTooLarge", "InvalidArgument", "InvalidFrame", "JobCancelled", "JobNotFound",
         "JobStalled", "MessagesLost", "OutputPathRefused", "RenderFailed", "TaskKilled", "UnpackableError",
         "WorkerLost", "EmbeddedClusterFailed", "FileMissing", "IncompatibleDependency",
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from celery_animate.config import Settings
     from celery_animate.errors import (
         AnimatorNotAllowed,
+        AnimatorNotImportable,
         CeleryAnimateError,
         ConfigurationError,
         DiskFull,
@@ -90,6 +91,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Animator",
     "AnimatorNotAllowed",
+    "AnimatorNotImportable",
     "CeleryAnimateError",
     "ConfigurationError",
     "DiskFull",

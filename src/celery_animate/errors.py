@@ -73,6 +73,11 @@ class AnimatorNotAllowed(CeleryAnimateError, PermissionError):
     """The animator's module is outside ``CELERY_ANIMATE_ALLOWED_ANIMATORS``."""
 
 
+class AnimatorNotImportable(CeleryAnimateError, ImportError):
+    """A worker cannot import the animator's class: its module is not on the worker's path, a
+    module it imports is not installed there, or the class is not in it; the message says which."""
+
+
 class OutputPathRefused(CeleryAnimateError, PermissionError):
     """An output path leaves ``CELERY_ANIMATE_OUTPUT_ROOT`` or cannot be written."""
 

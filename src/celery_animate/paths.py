@@ -210,17 +210,36 @@ def resolve_output(output_file: str | os.PathLike[str], settings: Settings) -> s
 
 
 def check_writable(path: Path) -> None:
-    """Raise unless ``path`` names a file this process could create or overwrite."""
+    """Raise unless ``path`` names a file this process could create or overwrite.
+
+    Its directory must exist (a typo in it fails here, not after rendering) and take a new
+    file: one is created and removed again, which also catches what permissions do not show
+    (a read-only or pseudo filesystem such as ``/proc``).
+    """
     if path.is_dir():
         raise InvalidArgument(
             f"output_file {path} is a directory; give a file name such as {path / 'out.mp4'}")
     ancestor = path.parent
-    while not ancestor.exists():
+    while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+    if not ancestor.is_dir():
+        raise OutputPathRefused(f"cannot write {path}: {ancestor} is not a writable directory")
+    if ancestor != path.parent:
+        raise OutputPathRefused(
+            f"cannot write {path}: the directory {path.parent} does not exist; create it first "
+            f"(mkdir -p '{path.parent}') or correct the path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
         raise OutputPathRefused(f"cannot write {path}: {ancestor} is not a writable directory")
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputPathRefused(f"cannot overwrite {path}: the file is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".celery-animate-check-", dir=path.parent)
+    except OSError as exc:
+        raise OutputPathRefused(
+            f"cannot write {path}: creating a file in {path.parent} failed ({exc.strerror or exc}); "
+            "choose a directory on a writable filesystem") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _partial_prefix(output: Path, job_id: str) -> str:

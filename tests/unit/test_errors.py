@@ -34,7 +34,7 @@ ALLOWED = {
         "the chunk packing of enqueue turn it into UnpackableError naming the value",
     **{("cli/doctor.py", function, "RuntimeError"):
        "a failed check: run_checks catches it and reports its message as the check's detail"
-       for function in ("_frame_store", "_queues", "_nvenc")},
+       for function in ("_frame_store", "_queues", "_nvenc", "_wait_for")},
 }
 
 

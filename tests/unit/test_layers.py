@@ -1,4 +1,4 @@
-"""The package's shape, checked against the "Layers" table in README.md, its one description.
+"""The package's shape, checked against the "Layers" table in docs/architecture.md, its one description.
 
 Every import of the package (at module level, under ``if TYPE_CHECKING:``, inside functions)
 points down the table or sideways within a layer; module-level imports form no cycle;
@@ -19,7 +19,9 @@ import celery_animate
 
 PACKAGE = Path(celery_animate.__file__).parent
 ROOT_NAME = "celery_animate"
-README = Path(__file__).resolve().parents[2] / "README.md"
+#: The page that holds the Layers table (a "## Layers" section), the one description of the layers.
+TABLE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+TABLE_NAME = "docs/architecture.md"
 
 #: The package's own __init__ (lazy re-exports) sits above every layer.
 TOP = 7
@@ -55,15 +57,15 @@ def as_dotted(path: str) -> str:
 
 
 def parse_layer_table(markdown: str) -> list[Layer]:
-    """The rows of the table under the ``### Layers`` heading, in order.
+    """The rows of the table under the ``## Layers`` heading, in order.
 
     Raises AssertionError, naming what is wrong, when the section or its table is missing or
     malformed, so that the other tests fail with a message rather than a KeyError.
     """
-    match = re.search(r"^### Layers\n(.*?)(?=^#)", markdown + "\n#", re.S | re.M)
-    assert match, "README.md has no '### Layers' section"
+    match = re.search(r"^##+ Layers\n(.*?)(?=^#)", markdown + "\n#", re.S | re.M)
+    assert match, f"{TABLE_NAME} has no '## Layers' section"
     rows = [line for line in match.group(1).splitlines() if line.startswith("|")]
-    assert len(rows) > 2, "the Layers section of README.md has no table"
+    assert len(rows) > 2, f"the Layers section of {TABLE_NAME} has no table"
     layers = []
     for row in rows[2:]:  # the header and the |---| line
         cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
@@ -79,7 +81,7 @@ def parse_layer_table(markdown: str) -> list[Layer]:
 
 @cache
 def layers() -> tuple[Layer, ...]:
-    return tuple(parse_layer_table(README.read_text()))
+    return tuple(parse_layer_table(TABLE_PAGE.read_text()))
 
 
 def layer_of(module: str, table: tuple[Layer, ...] | None = None) -> Layer | None:
@@ -204,7 +206,7 @@ def direction_violations(module: str, found: list[Import] | tuple[Import, ...],
 
 # The table itself -------------------------------------------------------------------------------
 
-def test_the_readme_table_lists_the_six_layers_in_order_with_each_entry_once():
+def test_the_table_lists_the_six_layers_in_order_with_each_entry_once():
     table = layers()
     assert [(layer.number, layer.name) for layer in table] == [
         (1, "values"), (2, "storage"), (3, "work"), (4, "celery"), (5, "clients"), (6, "commands")]
@@ -212,12 +214,12 @@ def test_the_readme_table_lists_the_six_layers_in_order_with_each_entry_once():
     assert len(entries) == len(set(entries)), f"an entry is in the Layers table twice: {entries}"
 
 
-def test_every_module_path_in_the_readme_table_exists():
+def test_every_module_path_in_the_table_exists():
     for layer in layers():
         for path in (*layer.entries, *layer.mentioned):
             file = PACKAGE.joinpath(*path.split("."))
             assert file.with_suffix(".py").is_file() or (file / "__init__.py").is_file(), (
-                f"README.md's Layers table names `{path}` ({layer}), which is not a module of "
+                f"{TABLE_NAME}'s Layers table names `{path}` ({layer}), which is not a module of "
                 f"{ROOT_NAME}: remove it or fix its path")
 
 
@@ -228,7 +230,7 @@ def test_every_module_of_the_package_is_in_exactly_one_layer():
         relative = module.removeprefix(ROOT_NAME + ".")
         assert layer_of(module) is not None, (
             f"{path.relative_to(PACKAGE.parent.parent)} is in no layer: add `{relative}` (or its "
-            "folder) to the Layers table in README.md")
+            f"folder) to the Layers table in {TABLE_NAME}")
 
 
 def test_modules_fall_in_the_most_specific_entry_of_the_table():
@@ -282,13 +284,13 @@ def test_module_level_imports_point_down_the_layers():
     """Module-level imports, those under ``if TYPE_CHECKING:`` included."""
     violations = [v for module, found in all_imports().items() if module != ROOT_NAME
                   for v in direction_violations(module, [imp for imp in found if not imp.in_function])]
-    assert not violations, "imports that point up the Layers table of README.md:\n" + "\n".join(violations)
+    assert not violations, f"imports pointing up the Layers table of {TABLE_NAME}:\n" + "\n".join(violations)
 
 
 def test_in_function_imports_point_down_the_layers():
     violations = [v for module, found in all_imports().items() if module != ROOT_NAME
                   for v in direction_violations(module, [imp for imp in found if imp.in_function])]
-    assert not violations, "imports that point up the Layers table of README.md:\n" + "\n".join(violations)
+    assert not violations, f"imports pointing up the Layers table of {TABLE_NAME}:\n" + "\n".join(violations)
 
 
 def test_no_task_module_imports_another():
@@ -349,7 +351,7 @@ def test_the_values_layer_imports_no_heavy_package_at_module_level():
             for name in names:
                 assert name.split(".")[0] not in HEAVY, (
                     f"{path.relative_to(PACKAGE.parent.parent)}:{node.lineno}: the values layer imports "
-                    f"{name}; import it in a higher layer (README.md, Layers)")
+                    f"{name}; import it in a higher layer ({TABLE_NAME}, Layers)")
 
 
 def loaded_by(code: str) -> set[str]:

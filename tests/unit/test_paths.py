@@ -63,3 +63,23 @@ def test_remove_partials_by_generation(tmp_path):
 def test_output_path_keeps_relative_paths_under_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert output_path("a/b.mp4", Settings()) == Path(tmp_path) / "a" / "b.mp4"
+
+
+def test_a_missing_output_directory_is_refused_by_name_and_not_created(tmp_path):
+    typo = tmp_path / "vidoes" / "sub" / "out.mp4"
+    with pytest.raises(OutputPathRefused) as info:
+        resolve_output(typo, Settings())
+    assert str(info.value) == (f"cannot write {typo}: the directory {typo.parent} does not exist; "
+                               f"create it first (mkdir -p '{typo.parent}') or correct the path")
+    assert list(tmp_path.iterdir()) == []
+    typo.parent.mkdir(parents=True)
+    assert resolve_output(typo, Settings()) == str(typo)
+    assert list(typo.parent.iterdir()) == []  # the check's own file is gone again
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_directory_that_takes_no_file_is_refused_before_rendering():
+    # /proc exists and, for root, passes a permission check; files cannot be created in it.
+    with pytest.raises(OutputPathRefused, match=r"cannot write /proc/out.mp4: creating a file in /proc "
+                                                r"failed \(.+\); choose a directory"):
+        resolve_output("/proc/out.mp4", Settings())

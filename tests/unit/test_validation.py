@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from celery_animate import Animator, IndexedFrameParams
 from celery_animate.client import serial
 from celery_animate.config import Settings
-from celery_animate.errors import FrameIndexError, InvalidArgument, UnpackableError
+from celery_animate.errors import FrameIndexError, InvalidArgument, OutputPathRefused, UnpackableError
 from celery_animate.job.spec import plan_segments
 from celery_animate.job.submission import enqueue
 from celery_animate.options import RenderOptions
@@ -144,6 +144,15 @@ def test_a_bad_output_file_is_named(tmp_path, entry, output):
     with pytest.raises(InvalidArgument, match="output_file"):
         entry(Probe(), output, params_of(2))
     assert CALLS == []
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.__name__)
+def test_a_missing_output_directory_is_refused_and_not_created(tmp_path, entry):
+    output = tmp_path / "typo" / "out.mp4"
+    with pytest.raises(OutputPathRefused, match=f"the directory {output.parent} does not exist; "
+                                                "create it first"):
+        entry(Probe(), output, params_of(2))
+    assert CALLS == [] and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.__name__)

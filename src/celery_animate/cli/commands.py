@@ -18,17 +18,18 @@ import redis
 from kombu.exceptions import OperationalError
 
 from celery_animate import wire
-from celery_animate.cli.doctor import embedded_checks, run_checks
+from celery_animate.cli.doctor import Check, embedded_checks, run_checks
 from celery_animate.client.animator import Animator
 from celery_animate.client.dispatch import resolve_num_workers
 from celery_animate.client.progress import follow
 from celery_animate.client.render_job import RenderJob
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
-from celery_animate.errors import CeleryAnimateError, FileMissing, InvalidArgument
+from celery_animate.errors import CeleryAnimateError, FileMissing, InvalidArgument, RenderFailed
 from celery_animate.job.record import JobRecord, recent_job_ids
 from celery_animate.options import RenderOptions, RenderResult
 from celery_animate.params import PARAMS_FUNCTION, check_n_frames
+from celery_animate.states import FAILED
 
 #: What an unreachable or misconfigured broker or result backend raises.
 CONNECTION_ERRORS = (redis.RedisError, OperationalError)
@@ -161,6 +162,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     announced = _announcements(job.on_done_status(), job.webhook_status())
     print(f"{progress.state} rendered {progress.rendered}/{progress.total} "
           f"encoded {progress.encoded}/{progress.total}{announced}")
+    if progress.state == FAILED:
+        try:
+            job.result()
+        except RenderFailed as failed:  # why: the worker's exception, without its traceback
+            print(f"error: {failed.exc_type}: {failed.exc_message}")
+            print(f"(`celery-animate wait {job.id}` shows the worker's traceback)")
     return 0
 
 
@@ -216,12 +223,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    # The animator's name as a job would send it, found as `submit` finds it.
+    cls = load_animator_class(args.animator) if args.animator else None
     if settings.configured:
-        checks = run_checks(settings)
+        checks = run_checks(settings, cls and f"{cls.__module__}:{cls.__qualname__}")
     else:
         print("no cluster configured (CELERY_BROKER_URL is unset): renders use the embedded "
               "default on this machine, which needs:")
         checks = embedded_checks()
+        if cls is not None:
+            checks.append(Check("animator", True, f"{cls.__module__}:{cls.__qualname__} imports here, "
+                                "and the embedded default's workers are forked from this process"))
     for check in checks:
         print(f"{'ok     ' if check.ok else 'PROBLEM'}  {check.name}: {check.detail}")
     return 0 if all(check.ok for check in checks) else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,9 +11,11 @@ from celery_animate.client.embedded.redis_server import find_redis_server
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
 from celery_animate.encode.pvio_adapter import installed
+from celery_animate.errors import ConfigurationError
 from celery_animate.ids import new_job_id
 from celery_animate.stores import open_frame_store
 from celery_animate.worker.app import PROBE_TASK, app_for
+from celery_animate.worker.tasks.probe import ANIMATOR_PROBE_TASK
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,11 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+
+class SharedNodeName(ConfigurationError):
+    """Two or more workers answer under one node name: a problem, though the checks after it
+    (which reach workers through their queues) still mean something."""
 
 
 def _broker(settings: Settings, app) -> str:
@@ -46,30 +54,67 @@ def _frame_store(settings: Settings, app) -> str:
 
 
 def _queues(settings: Settings, app) -> str:
-    replies = app.control.inspect(timeout=2).active_queues() or {}
+    # One reply per worker process, as a list: Celery's inspect() keys them by node name, so of
+    # two workers sharing one name (both started without --hostname on one machine) it would
+    # keep only one, and report the other's queues as unconsumed.
+    replies = app.control.broadcast("active_queues", reply=True, timeout=2) or []
     per_queue: dict[str, list[str]] = {}
-    for worker, queues in replies.items():
-        for queue in queues:
-            per_queue.setdefault(queue["name"], []).append(worker)
+    names: Counter[str] = Counter()
+    for reply in replies:
+        for worker, queues in reply.items():
+            names[worker] += 1
+            for queue in queues or ():
+                per_queue.setdefault(queue["name"], []).append(worker)
     missing = [q for q in (settings.render_queue, settings.encode_queue) if q not in per_queue]
     if missing:
         raise RuntimeError(
             f"no worker consumes queue(s) {', '.join(missing)}: start one with "
-            f"`celery -A celery_animate worker -Q {','.join(missing)}`"
+            f"`celery -A celery_animate worker -Q {','.join(missing)} "
+            f"--hostname {missing[0]}@%h`"
         )
-    return "; ".join(f"{q}: {len(per_queue[q])} worker(s)"
-                     for q in (settings.render_queue, settings.encode_queue))
+    found = "; ".join(f"{q}: {len(per_queue[q])} worker(s)"
+                      for q in (settings.render_queue, settings.encode_queue))
+    shared = sorted(name for name, count in names.items() if count > 1)
+    if shared:
+        raise SharedNodeName(
+            f"{found}, but {' and '.join(f'{names[n]} workers' for n in shared)} answer as "
+            f"{', '.join(shared)}: workers on one machine need a node name each, or Celery mixes "
+            "up their replies; start them with --hostname, e.g. `celery -A celery_animate worker "
+            f"-Q {settings.render_queue} --hostname render@%h` and `-Q {settings.encode_queue} "
+            "--hostname gpu@%h`")
+    return found
+
+
+def _wait_for(result, what: str, seconds: float = 30):
+    """The task's return value, once ``result`` is ready, removed from the backend then; after
+    ``seconds`` without it, RuntimeError saying ``what`` ("no ... worker answered")."""
+    deadline = time.monotonic() + seconds
+    while not result.ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} within {seconds:.0f} s")
+        time.sleep(0.1)
+    info = result.result
+    result.forget()
+    return info
+
+
+def _animator(path: str) -> Callable[[Settings, object], str]:
+    """The check that a render worker can import the animator ``path`` (``module:Class``)."""
+    def check(settings: Settings, app) -> str:
+        result = app.signature(ANIMATOR_PROBE_TASK, args=(path,), queue=settings.render_queue).apply_async()
+        info = _wait_for(result, f"no render worker answered on queue {settings.render_queue}")
+        if isinstance(info, Exception):
+            raise info
+        where = f"on {info['host']} (a render worker started in {info['cwd']})"
+        if not info["ok"]:
+            raise ConfigurationError(f"{where}: {info['error']}")
+        return f"{path} imports {where} from {info['file']}"
+    return check
 
 
 def _nvenc(settings: Settings, app) -> str:
     result = app.signature(PROBE_TASK, queue=settings.encode_queue).apply_async()
-    deadline = time.monotonic() + 30
-    while not result.ready():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no encode worker answered on queue {settings.encode_queue} within 30 s")
-        time.sleep(0.1)
-    info = result.result
-    result.forget()
+    info = _wait_for(result, f"no encode worker answered on queue {settings.encode_queue}")
     if isinstance(info, Exception):
         raise RuntimeError(f"the encoder probe failed on the worker: {info}")
     if not info["pvio"]:
@@ -97,27 +142,36 @@ ADVICE = {
     "result backend": "start Redis there, or fix CELERY_RESULT_BACKEND",
     "frame store": "fix CELERY_ANIMATE_FRAME_STORE on the workers: a redis:// URL, or a file:// "
                    "directory that every worker shares",
-    "workers": "start them with `celery -A celery_animate worker -Q render` and `-Q gpu`",
+    "workers": "start them with `celery -A celery_animate worker -Q render --hostname render@%h` "
+               "and `-Q gpu --hostname gpu@%h`",
     "encoder": "see the encode workers' logs",
+    "animator": "see the render workers' logs",
 }
 
+#: The checks that reach workers, which are skipped when one before them failed.
+_NEED_WORKERS = ("workers", "encoder", "animator")
 
-def run_checks(settings: Settings) -> list[Check]:
+
+def run_checks(settings: Settings, animator: str | None = None) -> list[Check]:
     """Every check of a configured cluster, in order; a check that needs a failed one is
-    reported as skipped. Each problem's detail ends with what to do."""
+    reported as skipped. Each problem's detail ends with what to do. With ``animator``
+    (``module:Class``), also whether a render worker can import it."""
     app = app_for(settings)
+    checks = CHECKS + ([("animator", _animator(animator))] if animator else [])
     results: list[Check] = []
-    for name, check in CHECKS:
-        if results and not results[-1].ok and name in ("workers", "encoder"):
+    blocked = False  # a failed check that the ones reaching workers depend on
+    for name, check in checks:
+        if blocked and name in _NEED_WORKERS:
             results.append(Check(name, False, "skipped: fix the problems above first"))
             continue
         try:
             results.append(Check(name, True, check(settings, app)))
         except Exception as exc:
             detail = str(exc) or type(exc).__name__
-            if not any(what_to_do in detail for what_to_do in ("install", "start one", "set ")):
+            if not any(what_to_do in detail for what_to_do in ("install", "start one", "set ", "--hostname")):
                 detail = f"{detail.rstrip('.')}; {ADVICE[name]}"
             results.append(Check(name, False, detail))
+            blocked = blocked or (name not in ("encoder", "animator") and not isinstance(exc, SharedNodeName))
     return results
 
 

@@ -3,7 +3,9 @@
 ``render`` blocks until the video exists (on the embedded cluster when
 ``CELERY_BROKER_URL`` is unset); ``submit`` enqueues on the configured cluster
 and prints the job id that ``status`` and ``wait`` take. Every error is one
-line on stderr: status 1 for a job that failed, 2 for anything else.
+line on stderr: status 1 for a job that failed, 2 for anything else. A command
+whose output is no longer read (``celery-animate jobs | head -1``) stops
+quietly with status 141, as a program killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from importlib import metadata
 
 from celery_animate.errors import CeleryAnimateError, RenderFailed
 
@@ -55,12 +59,21 @@ def _add_render_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="encoder preset (libx264: ultrafast..placebo, NVENC: p1..p7)")
 
 
+def _version() -> str:
+    """The installed package's version."""
+    try:
+        return metadata.version("celery-animate")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(version unknown: not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="celery-animate",
         description="Render matplotlib animations to MP4 on a Celery cluster "
                     "(an embedded one when CELERY_BROKER_URL is unset).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="render a video and wait for it")
     _add_render_args(render)
@@ -87,16 +100,41 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("job")
     cancel.set_defaults(command_name="cancel")
     doctor = sub.add_parser("doctor", help="check broker, result backend, frame store, workers, NVENC")
+    doctor.add_argument("--animator", metavar="ANIMATOR",
+                        help="also check that a render worker can import this animator "
+                             "(path/to/file.py:ClassName or package.module:ClassName)")
     doctor.set_defaults(command_name="doctor")
     return parser
 
 
+#: The status of a command whose reader went away (``celery-animate jobs | head -1``): what a
+#: shell reports for a program killed by SIGPIPE, as ``ls`` or ``cat`` would be.
+READER_GONE = 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that says nothing either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return READER_GONE
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        sys.stdout.flush()  # --help or --version into a closed pipe: BrokenPipeError, here
+        raise
     from celery_animate.cli import commands  # only now: it loads Celery and Redis; --help not
 
     try:
-        return getattr(commands, f"cmd_{args.command_name}")(args)
+        status = getattr(commands, f"cmd_{args.command_name}")(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as noise at exit
+        return status
+    except BrokenPipeError:
+        raise
     except RenderFailed as exc:
         print(f"celery-animate: {exc}", file=sys.stderr)
         return 1

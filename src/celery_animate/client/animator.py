@@ -73,7 +73,7 @@ class Animator(AnimatorBase):
         ``num_workers`` processes started (and stopped) for this call.
         ``preload_factor`` is the number of chunks each worker gets on average.
         ``blit=False`` draws every frame in full instead of from the first
-        artist ``update()`` changed (the frames are the same; see the README).
+        artist ``update()`` changed (the frames are the same; see "Writing fast animators" in the docs).
 
         Returns a :class:`RenderResult`. Raises ``ValueError`` (:class:`InvalidArgument`,
         naming the argument) for bad arguments and :class:`UnpackableError` (a ``TypeError``)
@@ -138,7 +138,7 @@ class Animator(AnimatorBase):
         dict (``job_id``, ``state``, ``output``, ``url``, ``n_frames``, ``seconds``, and
         ``error_type``/``error_message`` for a failure), as JSON; and ``webhook``, a URL
         under a prefix of ``CELERY_ANIMATE_WEBHOOK_ALLOW``, which gets that dict POSTed as
-        JSON, signed (README, "Hearing when a job ends"). ``RenderJob.webhook_status()``
+        JSON, signed (see "Web apps" in the docs). ``RenderJob.webhook_status()``
         tells how the delivery went. Raises :class:`InvalidArgument` for a signature with
         other options or no queue, and for a webhook outside the allowed prefixes.
         ``frames`` and the output's format are as for :meth:`make_video`.

@@ -8,9 +8,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm  # widgets in Jupyter, text in a terminal
-
 from celery_animate import wire
+from celery_animate.client.progress import progress_bar
 from celery_animate.config import Settings
 from celery_animate.encode.encoder import encode_frames
 from celery_animate.encode.pvio_adapter import require_pvio
@@ -63,8 +62,8 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
     with tempfile.TemporaryDirectory(prefix="celery-animate-frames-") as tmp:
         store = DirectoryFrameStore(tmp, ttl=0)
         prepared = PreparedFigure.prepare(animator)
-        frames = tqdm(itertools.chain([first], frames), total=total,
-                      desc="Rendering frames", unit="frame", disable=disable_progress)
+        frames = progress_bar(iterable=itertools.chain([first], frames), total=total,
+                              desc="Rendering frames", unit="frame", disable=disable_progress)
         animation = ((animation_index(options, position), params) for position, params in frames)
         for frame_idx, rgb in render_frames(prepared, animation, options.savefig_params,
                                             options.reuse_figure_object,
@@ -72,7 +71,8 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
                                             options.blit and settings.auto_blit):
             store.put(job_id, video_position(options, frame_idx), pack_frame(rgb))
         count = tracker.finish(n_frames)
-        with tqdm(total=count, desc="Encoding video", unit="frame", disable=disable_progress) as bar:
+        with progress_bar(total=count, desc="Encoding video", unit="frame",
+                          disable=disable_progress) as bar:
             frames = StoredFrames(store, job_id, count, max_pixels=settings.max_frame_pixels)
             return encode_frames(frames, output, options, bar.update, job_id)
 

@@ -30,12 +30,17 @@ _NEARLY_FULL = 1 << 20
 
 def _raise_if_disk_full(exc: BaseException, output: Path) -> None:
     """Turn a failure on a full disk (ENOSPC, or ffmpeg's pipe breaking because it hit one) into
-    :class:`DiskFull` naming the path; any other failure passes through unchanged."""
+    :class:`DiskFull` naming the path; any other failure passes through unchanged.
+
+    Only a real filesystem can be full: a pseudo one (``/proc``, ``/sys``) reports no space at
+    all, and a failure there (ffmpeg cannot create the file) is not put down to a full disk.
+    """
     try:
-        free = shutil.disk_usage(output.parent).free
+        usage = shutil.disk_usage(output.parent)
     except OSError:
         return
-    if getattr(exc, "errno", None) == errno.ENOSPC or free < _NEARLY_FULL:
+    free = usage.free
+    if getattr(exc, "errno", None) == errno.ENOSPC or (usage.total > 0 and free < _NEARLY_FULL):
         raise DiskFull(errno.ENOSPC, f"no space left on the device of {output.parent} ({free} bytes "
                        f"free) while writing {output.name}: free some space or choose another "
                        "output directory, then submit the job again") from exc

@@ -90,10 +90,18 @@ def commit_publish(record: JobRecord, lease_key: str, lease_value: str) -> bool:
 
 
 def describe_exception(exc: BaseException) -> dict[str, str]:
-    """``{"type", "message", "traceback"}`` of ``exc``, as a failed job's record keeps them."""
+    """``{"type", "message", "traceback"}`` of ``exc``, as a failed job's record keeps them.
+
+    The exception's notes (PEP 678: the frame whose ``update()`` raised it) follow its message in
+    brackets, so that what only shows at the end of a traceback is in the message too.
+    """
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    return {"type": name, "message": str(exc), "traceback": "".join(traceback.format_exception(exc))}
+    message = str(exc)
+    notes = [note for note in getattr(exc, "__notes__", ()) if isinstance(note, str)]
+    if notes:
+        message = f"{message} ({'; '.join(notes)})" if message else "; ".join(notes)
+    return {"type": name, "message": message, "traceback": "".join(traceback.format_exception(exc))}
 
 
 # -- a job's end ----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class PreparedFigure:
     _background: Any = None
     _background_bounds: tuple[float, ...] | None = None
     _incremental: IncrementalDraw | None = None
+    _drawn: tuple[int, int] | None = None  # the first frame's (width, height) before padding
 
     @classmethod
     def prepare(cls, animator: AnimatorBase) -> PreparedFigure:
@@ -83,15 +84,32 @@ class PreparedFigure:
         for artist in self.animated:
             self.figure.draw_artist(artist)
 
-    def check_size(self, frame: np.ndarray, frame_idx: int) -> None:
+    def check_size(self, frame: np.ndarray, frame_idx: int,
+                   drawn: tuple[int, int] | None = None) -> None:
+        """Raise :class:`FigureSizeChanged` if ``frame`` (padded) differs in size from the first.
+
+        ``drawn`` is the figure's ``(width, height)`` in pixels before padding, which the
+        message gives, as the user set it (the frame's own size when not given).
+        """
         size = frame.shape[:2]
+        drawn = drawn or (size[1], size[0])
         if self.size is None:
-            self.size = size
+            self.size, self._drawn = size, drawn
         elif size != self.size:
+            first = self._drawn or (self.size[1], self.size[0])
             raise FigureSizeChanged(
-                f"frame {frame_idx} is {size[1]}x{size[0]} pixels but earlier frames are "
-                f"{self.size[1]}x{self.size[0]}; update() must not change the figure size or dpi"
+                f"frame {frame_idx} is {drawn[0]}x{drawn[1]} pixels but earlier frames are "
+                f"{first[0]}x{first[1]}; update() must not change the figure size or dpi"
             )
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` (PEP 678), also before Python 3.11, where the note is kept in
+    ``__notes__`` as 3.11 keeps it, though tracebacks do not show it."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
 
 
 def _animated_artists(animator: AnimatorBase, figure: Figure) -> list[Artist]:
@@ -157,7 +175,7 @@ def render_frames(
 
     The user's ``update()`` runs on the prepared figure; with
     ``reuse_figure_object=False`` a fresh figure is set up for every frame.
-    Raises whatever ``update()`` raises, :class:`FigureSizeChanged`, and
+    Raises whatever ``update()`` raises (with a note naming the frame), :class:`FigureSizeChanged`, and
     :class:`FrameTooLarge` before drawing a frame of more than ``max_pixels``.
     ``auto_blit`` redraws only the regions ``update()`` changed (see
     :mod:`celery_animate.render.blit`); frames are the same either way.
@@ -165,7 +183,11 @@ def render_frames(
     for count, (frame_idx, params) in enumerate(frames, start=1):
         current = prepared if reuse_figure_object else PreparedFigure.prepare(prepared.animator)
         apply_savefig_params(current.figure, savefig_params)
-        current.animator.update(frame_idx, params)
+        try:
+            current.animator.update(frame_idx, params)
+        except Exception as exc:
+            add_note(exc, f"raised by update() for frame {frame_idx}")
+            raise
         # The canvas allocates its buffer when drawn: refuse a huge figure before that.
         width, height = current.figure.canvas.get_width_height(physical=True)
         check_frame_size(width, height, max_pixels, f"frame {frame_idx}")
@@ -173,7 +195,7 @@ def render_frames(
         rgb = grab_rgb(current.figure, draw=False)
         if not reuse_figure_object:
             plt.close(current.figure)
-        prepared.check_size(rgb, frame_idx)
+        prepared.check_size(rgb, frame_idx, (width, height))
         if log_interval and count % log_interval == 0:
             logger.info("rendered %d frames (last: %d)", count, frame_idx)
         yield frame_idx, rgb

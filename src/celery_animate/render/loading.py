@@ -8,10 +8,13 @@ then rebuilds the instance without calling ``__init__`` again.
 from __future__ import annotations
 
 import importlib
+import os
+import socket
+import sys
 from typing import Any
 
 from celery_animate import wire
-from celery_animate.errors import AnimatorNotAllowed, InvalidArgument, UnpackableError
+from celery_animate.errors import AnimatorNotAllowed, AnimatorNotImportable, InvalidArgument, UnpackableError
 from celery_animate.render.animator_base import AnimatorBase
 
 
@@ -62,7 +65,9 @@ def import_animator_class(path: str, allowed: tuple[str, ...] = ()) -> type[Anim
     """Import the class ``module:QualName``, after checking the allowlist (before any import).
 
     Raises :class:`AnimatorNotAllowed`, :class:`InvalidArgument` for a
-    malformed path or a class that is not an animator, and ``ImportError``.
+    malformed path or a class that is not an animator, :class:`AnimatorNotImportable` (an
+    ``ImportError``) naming the module and what to do when it, or a module it imports, is not
+    found here, or the class is not in it; and whatever else importing the module raises.
     """
     if not isinstance(path, str):
         raise InvalidArgument(f"animator path must be a str, got {type(path).__name__}")
@@ -70,12 +75,37 @@ def import_animator_class(path: str, allowed: tuple[str, ...] = ()) -> type[Anim
     module_name, _, qualname = path.partition(":")
     if not module_name or not qualname:
         raise InvalidArgument(f"animator path {path!r} is not of the form 'package.module:ClassName'")
-    obj: Any = importlib.import_module(module_name)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise AnimatorNotImportable(_not_found(path, module_name, exc)) from None
     for part in qualname.split("."):
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AnimatorNotImportable(
+                f"cannot import animator {path}: module {module_name} "
+                f"({getattr(sys.modules.get(module_name), '__file__', None) or 'no file'}) has no "
+                f"{qualname}: give this worker the same version of the code as the client") from None
     if not (isinstance(obj, type) and issubclass(obj, AnimatorBase)):
         raise InvalidArgument(f"{path} is not a subclass of celery_animate.Animator")
     return obj
+
+
+def _not_found(path: str, module_name: str, exc: ModuleNotFoundError) -> str:
+    """What to say when importing ``module_name`` (of animator ``path``) here failed with ``exc``."""
+    missing = exc.name or ""
+    if missing and (module_name == missing or module_name.startswith(missing + ".")):
+        top = module_name.split(".")[0]
+        holder = f"the {top}/ folder" if "." in module_name else f"{top}.py"
+        return (f"cannot import animator {path}: no module named {missing!r} on "
+                f"{socket.gethostname()} (current directory {os.getcwd()}). Workers import the "
+                f"animator's module by name: add the directory that holds {holder} to the "
+                "worker's PYTHONPATH, start the worker as `python -m celery ...` from that "
+                "directory (plain `celery` does not keep it on the path), or install your "
+                "package on the worker")
+    return (f"cannot import animator {path}: its module {module_name} imports {missing or exc}, "
+            f"which is not installed on {socket.gethostname()}: install it there too")
 
 
 def load_animator(path: str, attrs: bytes, allowed: tuple[str, ...] = ()) -> AnimatorBase:

@@ -14,6 +14,7 @@ import functools
 import logging
 
 import matplotlib
+from billiard.process import current_process
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 from celery_animate.config import Settings
@@ -109,17 +110,27 @@ def _prepare_process(**_: object) -> None:
     if not _renders:
         return
     current = settings()
-    targets = list(PREWARM)
+    # A failure here is said once per worker, in one line (by its first pool process): every
+    # process would repeat it, and a job that uses the animator fails with the full traceback.
+    say = logger.warning if getattr(current_process(), "index", 0) == 0 else logger.debug
+    targets = [(path, attrs, logger.debug) for path, attrs in PREWARM]  # a job's own: it reports
     for path in current.prewarm:
         try:
-            targets.append((path, pack_attrs(import_animator_class(path, current.allowed_animators)())))
-        except Exception:
-            logger.exception("cannot pre-warm %s: it does not import or instantiate", path)
-    for path, attrs in targets:
+            targets.append((path, pack_attrs(import_animator_class(path, current.allowed_animators)()),
+                            say))
+        except Exception as exc:
+            say("cannot pre-warm %s (CELERY_ANIMATE_PREWARM): %s: %s", path, type(exc).__name__,
+                _first_line(exc))
+    for path, attrs, report in targets:
         try:
             FIGURES.get(path, attrs, current.allowed_animators, pin=True)
-        except Exception:
-            logger.exception("could not pre-warm animator %s; it will be set up on first use", path)
+        except Exception as exc:
+            report("could not pre-warm animator %s (%s: %s); a job that uses it fails with the "
+                   "whole traceback", path, type(exc).__name__, _first_line(exc))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
 
 
 _watchdog: Watchdog | None = None
