@@ -53,6 +53,19 @@ def test_render_example_on_the_embedded_cluster(tmp_path):
     assert all((a != b).any() for a, b in itertools.pairwise(frames))
 
 
+def test_a_frame_range_renders_a_preview_as_a_gif(tmp_path):
+    out = tmp_path / "preview.gif"
+    proc = run(cli("render", "examples/wave.py:WaveAnimation", "-o", str(out), "--frames", "24",
+                   "--fps", "12", "--workers", "1", "--frame-range", "::4", "--no-progress"),
+               env=plain_env())
+    assert proc.returncode == 0, proc.stderr
+    assert f"{out}: 6 frames, 640x480, 12.5 fps, gif" in proc.stdout
+    assert len(decode(out)) == 6
+    bad = run(cli("render", "examples/wave.py:WaveAnimation", "-o", str(out), "--frame-range", "4"),
+              env=plain_env())
+    assert bad.returncode == 2 and "is not START:STOP or START:STOP:STEP" in bad.stderr
+
+
 def test_cli_errors_are_one_clear_line(tmp_path):
     proc = run(cli("render", "examples/wave.py:Missing", "-o", str(tmp_path / "x.mp4"),
                    "--frames", "2"), env=plain_env())

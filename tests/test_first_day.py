@@ -86,7 +86,7 @@ def test_a_worker_that_cannot_import_the_animator_says_which_module_and_what_to_
 
 
 def test_a_failed_update_names_its_frame_and_status_says_why(use_cluster, tmp_path):
-    job = BarCode(fail_at=3).submit(tmp_path / "x.mp4", bar_params(8), fps=8)
+    job = BarCode(tag="first-day", fail_at=3).submit(tmp_path / "x.mp4", bar_params(8), fps=8)
     with pytest.raises(RenderFailed) as info:
         job.wait(timeout=60)
     assert info.value.exc_type == "ZeroDivisionError"

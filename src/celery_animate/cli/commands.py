@@ -133,6 +133,8 @@ def _prepare(args: argparse.Namespace) -> tuple[Animator, Any, dict[str, Any]]:
     params = load_params(cls, args.params, args.frames)
     kwargs = {"fps": args.fps, "n_frames": args.frames, "num_workers": args.workers,
               "video_mode": args.mode, "video_quality": args.quality, "video_preset": args.preset}
+    if args.frame_range is not None:
+        params, kwargs["frames"] = list(params), args.frame_range  # frames are picked by index
     return animator, params, kwargs
 
 

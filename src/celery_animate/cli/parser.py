@@ -42,6 +42,19 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _frame_range(text: str) -> slice:
+    """An argparse type: ``START:STOP[:STEP]`` (each part may be empty) as a slice of frames."""
+    parts = text.split(":")
+    try:
+        if not 2 <= len(parts) <= 3:
+            raise ValueError
+        numbers = [int(part) if part.strip() else None for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not START:STOP or START:STOP:STEP (e.g. 0:600:10, or ::10)") from None
+    return slice(*numbers)
+
+
 def _add_render_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("animator", help="path/to/file.py:ClassName or package.module:ClassName")
     parser.add_argument("-o", "--output", required=True,
@@ -49,6 +62,9 @@ def _add_render_args(parser: argparse.ArgumentParser) -> None:
                              "URL (s3://bucket/key.mp4, gs://, az://, file://); workers write only "
                              "under CELERY_ANIMATE_OUTPUT_ROOT")
     parser.add_argument("--frames", type=int, help="number of frames (passed to param_by_frame)")
+    parser.add_argument("--frame-range", type=_frame_range, metavar="START:STOP[:STEP]",
+                        help="render only these frames of the animation, e.g. ::10 for every "
+                             "tenth (a preview) or 100:200 to redo a range")
     parser.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
     parser.add_argument("--params", help="JSON or msgpack file with a list of per-frame params")
     parser.add_argument("--init", default="{}", help="JSON object of keyword arguments for the class")
