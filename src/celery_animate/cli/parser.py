@@ -45,13 +45,14 @@ def _seconds(text: str) -> float:
 def _frame_range(text: str) -> slice:
     """An argparse type: ``START:STOP[:STEP]`` (each part may be empty) as a slice of frames."""
     parts = text.split(":")
+    wrong = argparse.ArgumentTypeError(
+        f"{text!r} is not START:STOP or START:STOP:STEP (e.g. 0:600:10, or ::10)")
+    if not 2 <= len(parts) <= 3:
+        raise wrong
     try:
-        if not 2 <= len(parts) <= 3:
-            raise ValueError
         numbers = [int(part) if part.strip() else None for part in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not START:STOP or START:STOP:STEP (e.g. 0:600:10, or ::10)") from None
+        raise wrong from None
     return slice(*numbers)
 
 
