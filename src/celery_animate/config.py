@@ -101,6 +101,21 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     #: Seconds one webhook attempt may wait on the receiver (each socket operation).
     webhook_timeout: int = 10
+    #: Whether jobs use the frame cache when their caller does not say (``cache=``).
+    cache_default: bool = False
+    #: The key workers derive cache keys from and seal cache entries with; a worker without one
+    #: caches nothing. Workers that share it share a cache. Kept out of the repr.
+    cache_secret: str | None = field(default=None, repr=False)
+    #: Where the frame cache lives: ``None`` for beside the frames (the frame store's Redis, or a
+    #: ``cache`` folder in its directory), else a ``redis://`` URL or ``file:///dir``.
+    cache_store: str | None = None
+    #: Bytes the frame cache may hold; the least recently used entries go first.
+    cache_bytes: int = 2 * 2**30
+    #: Days an entry nobody used stays in the cache.
+    cache_days: int = 30
+    #: Where renders without a configured cluster (the embedded one) keep their cache and its
+    #: key. None: ``~/.cache/celery-animate``.
+    cache_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -133,6 +148,12 @@ class Settings:
             webhook_allow=_csv(env.get("CELERY_ANIMATE_WEBHOOK_ALLOW", "")),
             webhook_secret=env.get("CELERY_ANIMATE_WEBHOOK_SECRET") or None,
             webhook_timeout=_int(env, "CELERY_ANIMATE_WEBHOOK_TIMEOUT", 10),
+            cache_default=_bool(env, "CELERY_ANIMATE_CACHE", False),
+            cache_secret=env.get("CELERY_ANIMATE_CACHE_SECRET") or None,
+            cache_store=env.get("CELERY_ANIMATE_CACHE_STORE") or None,
+            cache_bytes=_int(env, "CELERY_ANIMATE_CACHE_BYTES", 2 * 2**30),
+            cache_days=_int(env, "CELERY_ANIMATE_CACHE_DAYS", 30),
+            cache_dir=env.get("CELERY_ANIMATE_CACHE_DIR") or None,
         )
 
     @property

@@ -35,6 +35,7 @@ RECOVERY_LOCK = "celery_animate:recovery"
 _JOB = f"{PREFIX}:job:"
 _FRAME = f"{PREFIX}:frame:"
 _SEGMENT = f"{PREFIX}:segment:"
+_CACHE = f"{PREFIX}:cache:"
 
 
 def job(job_id: str) -> str:
@@ -76,6 +77,22 @@ def segment_blob(job_id: str, segment: int) -> str:
     """Encoded segment ``segment`` of the job (its video file's bytes) in the Redis frame store,
     beside the frames, until the segments are joined."""
     return f"{_SEGMENT}{job_id}:{int(segment)}"
+
+
+def cache_entry(namespace: str, name: str) -> str:
+    """One entry of the frame cache of the workers whose cache key gives ``namespace``."""
+    return f"{_CACHE}{namespace}:{name}"
+
+
+def cache_recency(namespace: str) -> str:
+    """The sorted set of a cache's entry keys, scored by their last use (microseconds, Redis's
+    clock): the least recently used come first."""
+    return f"{_CACHE}{namespace}"
+
+
+def cache_sizes(namespace: str) -> str:
+    """The hash of a cache's entry keys to their sizes in bytes, with their sum in ``total``."""
+    return f"{_CACHE}{namespace}:sizes"
 
 
 def job_pattern(job_id: str) -> str:

@@ -66,6 +66,9 @@ class RenderOptions:
     #: gets as its ``frame_idx``.
     frame_start: int = 0
     frame_step: int = 1
+    #: Take unchanged frames (and encoded segments) from the workers' frame cache, and keep
+    #: new ones there (``make_video``'s ``cache=``).
+    cache: bool = False
 
     def __post_init__(self) -> None:
         fps = self.fps
@@ -100,8 +103,9 @@ class RenderOptions:
         self.frame_step = as_int(self.frame_step, "frame_step", minimum=1)
         if self.frame_start >= MAX_FRAME_INDEX or self.frame_step >= MAX_FRAME_INDEX:
             raise InvalidArgument(f"frame_start and frame_step must be below {MAX_FRAME_INDEX}")
-        if not isinstance(self.blit, bool):
-            raise InvalidArgument(f"blit must be True or False, got {self.blit!r}")
+        for name in ("blit", "cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgument(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not isinstance(self.savefig_params or {}, dict):
             raise InvalidArgument(f"savefig_params must be a dict, got {self.savefig_params!r}")
         self.savefig_params = dict(self.savefig_params or {})

@@ -54,6 +54,7 @@ class Animator(AnimatorBase):
         priority: int = 0,
         settings: Settings | None = None,
         frames: range | slice | None = None,
+        cache: bool | None = None,
     ) -> RenderResult:
         """Render the animation to ``output_file`` and wait for it.
 
@@ -66,6 +67,14 @@ class Animator(AnimatorBase):
         ``range(0, 600, 10)``) renders only those frames of ``param_by_frame`` (a
         sequence then), each drawn by ``update()`` with its own index: for previews, or
         to redo a range.
+
+        ``cache=True`` (default: ``CELERY_ANIMATE_CACHE``) takes every frame whose inputs were
+        rendered before from the workers' frame cache instead of drawing it, and every encoded
+        segment whose frames and settings were encoded before; a run that changed nothing on
+        the embedded cluster takes the whole video from the cache without starting it. What
+        the key covers, and what it cannot see, is in "The frame cache" in the docs. It needs
+        workers with ``CELERY_ANIMATE_CACHE_SECRET`` (the embedded cluster makes one) and
+        ``num_workers`` above 1.
 
         Parameters mean what they mean in ``parallel_animate``. ``num_workers=1``
         renders in this process; otherwise, with ``CELERY_BROKER_URL`` set the
@@ -82,12 +91,13 @@ class Animator(AnimatorBase):
         is rendered, and nothing is encoded); :class:`RenderFailed` when a worker failed (with
         its exception type, message and traceback).
         """
+        settings = settings or Settings.from_env()
         options = RenderOptions(
             fps=fps, video_mode=video_mode, video_quality=video_quality,
             video_preset=video_preset, video_extra_ffmpeg_params=video_extra_ffmpeg_params,
             savefig_params=savefig_params or {}, reuse_figure_object=reuse_figure_object,
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
-            blit=blit,
+            blit=blit, cache=_use_cache(cache, settings),
         )
         if frames is not None:
             param_by_frame, options.frame_start, options.frame_step = select_frames(
@@ -96,7 +106,7 @@ class Animator(AnimatorBase):
         return client.make_video(self, output_file, param_by_frame, options, n_frames=n_frames,
                                  num_workers=num_workers, preload_factor=preload_factor,
                                  disable_progress_bar=disable_progress_bar, priority=priority,
-                                 settings=settings or Settings.from_env())
+                                 settings=settings)
 
     def submit(
         self,
@@ -118,6 +128,7 @@ class Animator(AnimatorBase):
         priority: int = 0,
         settings: Settings | None = None,
         frames: range | slice | None = None,
+        cache: bool | None = None,
         on_done: Any = None,
         webhook: str | None = None,
     ) -> RenderJob:
@@ -141,14 +152,15 @@ class Animator(AnimatorBase):
         JSON, signed (see "Web apps" in the docs). ``RenderJob.webhook_status()``
         tells how the delivery went. Raises :class:`InvalidArgument` for a signature with
         other options or no queue, and for a webhook outside the allowed prefixes.
-        ``frames`` and the output's format are as for :meth:`make_video`.
+        ``frames``, ``cache`` and the output's format are as for :meth:`make_video`.
         """
+        settings = settings or Settings.from_env()
         options = RenderOptions(
             fps=fps, video_mode=video_mode, video_quality=video_quality,
             video_preset=video_preset, video_extra_ffmpeg_params=video_extra_ffmpeg_params,
             savefig_params=savefig_params or {}, reuse_figure_object=reuse_figure_object,
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
-            blit=blit,
+            blit=blit, cache=_use_cache(cache, settings),
         )
         if frames is not None:
             param_by_frame, options.frame_start, options.frame_step = select_frames(
@@ -156,5 +168,10 @@ class Animator(AnimatorBase):
             n_frames = None
         return client.submit(self, output_file, param_by_frame, options, n_frames=n_frames,
                              num_workers=num_workers, preload_factor=preload_factor,
-                             priority=priority, settings=settings or Settings.from_env(),
+                             priority=priority, settings=settings,
                              on_done=on_done, webhook=webhook)
+
+
+def _use_cache(cache: bool | None, settings: Settings) -> bool:
+    """``cache``, or the settings' default (``CELERY_ANIMATE_CACHE``) when it is None."""
+    return settings.cache_default if cache is None else cache

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery_animate.client.embedded.cluster import EmbeddedCluster
+from celery_animate.client.local_cache import KeptVideo, local_cache_settings
 from celery_animate.client.progress import follow, resolve_disable
 from celery_animate.client.render_job import RenderJob
 from celery_animate.client.serial import render_serial
@@ -87,6 +88,15 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
         job = submit_job(animator, output_file, param_by_frame, options, settings, n_frames=n_frames,
                          workers_hint=workers, chunks_per_worker=preload_factor, priority=priority)
         return _follow_or_cancel(job, disable_progress_bar)
+    kept = None
+    if options.cache:
+        settings = local_cache_settings(settings)
+        output = resolve_output(output_file, settings)
+        if "://" not in output:  # a local file: the caller can keep and publish it itself
+            kept = KeptVideo.find(settings, animator, param_by_frame, n_frames, options, output)
+            result = kept.publish(output) if kept is not None else None
+            if result is not None:
+                return result
     # The workers are forked from here, so they can set up this very instance
     # while the params are still being staged.
     prewarm = [(animator_path(animator), pack_attrs(animator))]
@@ -95,13 +105,16 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
         job = submit_job(animator, output_file, param_by_frame, options, cluster.settings,
                          n_frames=n_frames, workers_hint=workers, chunks_per_worker=preload_factor)
         try:
-            return _follow_or_cancel(job, disable_progress_bar, cluster.check_alive)
+            result = _follow_or_cancel(job, disable_progress_bar, cluster.check_alive)
         except BaseException:
             # The workers die with the cluster, an encoder maybe mid-write, and its Redis with
             # the job's frames: once it stopped, only the job's files beside the output are left.
             cluster.stop()
             lifecycle.remove_files(os.fspath(output_file), job.id, cluster.settings)
             raise
+    if kept is not None:
+        kept.keep(result)
+    return result
 
 
 def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],

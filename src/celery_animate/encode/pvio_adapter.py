@@ -26,11 +26,13 @@ here only: processes that render or enqueue never load it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,6 +52,19 @@ logger = logging.getLogger(__name__)
 
 #: Codec names as pvio reports them.
 LIBX264 = "libx264"
+
+
+@functools.cache
+def encoder_version() -> str:
+    """The versions of parallel-video-io and imageio-ffmpeg (whose ffmpeg encodes), for the frame
+    cache's segment keys: another encoder may make other bytes of the same frames."""
+    found = []
+    for dist in ("parallel-video-io", "imageio-ffmpeg"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{dist} ?")
+    return ", ".join(found)
 
 
 def load_pvio() -> ModuleType:
@@ -90,10 +105,22 @@ def encoder_capabilities() -> dict[str, Any]:
     return {"pvio": True, "cuda": accel.cuda_available(), "nvenc_ffmpeg": accel.nvenc_ffmpeg_exe()}
 
 
+def nvidia_device_present() -> bool:
+    """Whether this machine shows an NVIDIA GPU's device node (``/dev/nvidia0``, ...; ``/dev/dxg``
+    under WSL 2): without one, CUDA cannot be available."""
+    dev = Path("/dev")
+    return (dev / "dxg").exists() or any(dev.glob("nvidia[0-9]*"))
+
+
 def planned_codec(video_mode: str, height: int, width: int) -> str:
     """The codec pvio will try first for this mode and frame size."""
     accel = load_pvio()._accel
-    want_gpu = accel.cuda_available() if video_mode == "auto" else video_mode == "gpu"
+    if video_mode == "auto":
+        # cuda_available() imports torch, a second or more; with no NVIDIA device there is no
+        # CUDA to find, and the first segment of a job need not wait for that import.
+        want_gpu = nvidia_device_present() and accel.cuda_available()
+    else:
+        want_gpu = video_mode == "gpu"
     return accel.NVENC_CODEC if want_gpu and accel.can_use_nvenc(height, width) else accel.LIBX264_CODEC
 
 

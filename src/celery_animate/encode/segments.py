@@ -33,6 +33,7 @@ whole segment.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import resource
 import shutil
 import tempfile
@@ -44,13 +45,15 @@ from pathlib import Path
 
 import redis
 
+from celery_animate import wire
+from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.connection import REDIS_SCHEMES, redis_client
 from celery_animate.encode.contention import other_job_waiting
 from celery_animate.encode.encoder import encode_frames, publish_segments
 from celery_animate.encode.join import packets
 from celery_animate.encode.lease import EncodeLease
-from celery_animate.encode.pvio_adapter import LIBX264, planned_codec
+from celery_animate.encode.pvio_adapter import LIBX264, encoder_version, planned_codec
 from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.encode.waiter import FrameWaiter, progress_reporter
 from celery_animate.errors import (
@@ -62,10 +65,12 @@ from celery_animate.errors import (
     TryLater,
     WorkerLost,
 )
+from celery_animate.formats import format_of
 from celery_animate.frames import unpack_frame
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
+from celery_animate.options import RenderOptions
 from celery_animate.paths import output_path, segment_path
 from celery_animate.stores import FrameStore
 
@@ -78,6 +83,8 @@ JOIN_WAIT_SECONDS, JOIN_WAIT_STEP, JOIN_POLL_SECONDS = 0.5, 0.02, 0.25
 #: Times one segment's encode gives its process up to another job, at most: beyond that it
 #: keeps it, so that neither a stream of short jobs nor forged messages starve a long one.
 MAX_YIELDS = 2
+#: Bumped whenever this package encodes the same frames with the same settings into other bytes.
+SEGMENT_FORMAT_VERSION = 1
 
 
 def _job_codec(record: JobRecord, spec: JobSpec, store: FrameStore, settings: Settings,
@@ -121,18 +128,22 @@ def yielding_reporter(report: Callable[[int], None], record: JobRecord, broker: 
 
 
 def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
-                       segment: int, when_rendered: bool, priority: int | None = None) -> bool:
+                       segment: int, when_rendered: bool, priority: int | None = None,
+                       cache: FrameCache | None = None) -> bool:
     """Encode segment ``segment`` into a temporary file of this process, put its bytes into the
     frame store, mark it finished and drop its frames; False if someone else holds it. With
     ``when_rendered``, raises :class:`TryLater` unless every frame of the segment is in the store
     (the chord's callback knows they are all rendered). With the ``priority`` of its task, raises
-    :class:`SegmentYielded` when it gives way to another job (see :func:`yielding_reporter`)."""
+    :class:`SegmentYielded` when it gives way to another job (see :func:`yielding_reporter`).
+    With a frame ``cache`` and a job that asks for it, a segment encoded before from the same
+    frames with the same settings is taken from the cache (:func:`segment_cache_name`)."""
     frames = spec.segment_range(segment)
     if when_rendered and not store.has_all(record.job_id, frames.stop, start=frames.start):
         ahead = segment - record.first_unfinished_segment()
         raise TryLater(min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * max(1, ahead)),
                        f"segment {segment}'s frames are not all rendered")
     part = f":seg{segment}"
+    began = time.perf_counter()
     lease = EncodeLease(record, part=part)
     if not lease.acquire():
         return False
@@ -153,31 +164,23 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
         _discard_stale_workdirs(prefix, keep=workdir)
         codec = _job_codec(record, spec, store, settings, frames.start)
         options = replace(spec.options, video_mode="cpu" if codec == LIBX264 else "gpu")
-        waiter = FrameWaiter(record, store, frames.stop, lease.check, stall_after=None,
-                             first=frames.start)
-        stored = StoredFrames(store, record.job_id, frames.stop, wait=waiter,
-                              max_pixels=settings.max_frame_pixels, first=frames.start)
-        # A segment's frames count once it is kept (finish_segment); meanwhile only note progress.
-        reporter = progress_reporter(record, lambda n: record.note_encoding())
-        broker_url = settings.broker_url or ""
-        # Priority 0 is served first: nothing can be waiting ahead of it.
-        if priority and broker_url.startswith(REDIS_SCHEMES):
-            reporter = yielding_reporter(reporter, record, redis_client(broker_url),
-                                         settings.encode_queue, segment, priority, len(frames))
-        result = encode_frames(stored, target, options, reporter, record.job_id, lease.generation,
-                               before_publish=lease.check)
-        if result.encoder != codec:  # pvio fell back from NVENC: the segments would not join
-            raise EncodeIncomplete(f"segment {segment} fell back from {codec} to {result.encoder}; "
-                                   "see the encode worker's log, or submit with video_mode='cpu'")
-        data = target.read_bytes()
-        target.unlink()  # the store has it from here; the disk need not hold it twice
+        name = (segment_cache_name(cache, spec, codec, store, record.job_id, frames)
+                if cache is not None and spec.options.cache else None)
+        data = cache.get(name) if name is not None else None  # type: ignore[union-attr]
+        if data is None:
+            data = _encode(record, spec, settings, store, segment, options, codec, target,
+                           lease, priority)
+            if name is not None:
+                cache.put(name, data)  # type: ignore[union-attr]
+        else:
+            record.add_seconds({"segments_from_cache": 1})
         lease.check()  # an encoder that lost the segment stores nothing
         # Stored before it is marked finished: a finished segment is always in the store (until
         # it expires), and its frames go only once it is.
         store.put_segment(record.job_id, segment, data)
         if record.finish_segment(segment, len(frames)):
             lifecycle.discard_frames(store, record.job_id, frames)
-        record.add_seconds({"encode": result.encode_seconds})
+            record.note_segment_seconds(time.perf_counter() - began)
     except Exception as exc:
         if not lease.held() and not isinstance(exc, EncodeAbandoned | TryLater):
             # An encoder that lost its lease has no say over the job.
@@ -190,6 +193,53 @@ def encode_one_segment(record: JobRecord, spec: JobSpec, settings: Settings, sto
             record.end_encode_attempt(part)
         lease.release()
     return True
+
+
+def _encode(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
+            segment: int, options: RenderOptions, codec: str, target: Path, lease: EncodeLease,
+            priority: int | None) -> bytes:
+    """Encode the segment's frames with ``codec`` into ``target``; return its bytes (the file
+    removed: the store has them from here, the disk need not hold them twice)."""
+    frames = spec.segment_range(segment)
+    waiter = FrameWaiter(record, store, frames.stop, lease.check, stall_after=None,
+                         first=frames.start)
+    stored = StoredFrames(store, record.job_id, frames.stop, wait=waiter,
+                          max_pixels=settings.max_frame_pixels, first=frames.start)
+    # A segment's frames count once it is kept (finish_segment); meanwhile only note progress.
+    reporter = progress_reporter(record, lambda n: record.note_encoding())
+    broker_url = settings.broker_url or ""
+    # Priority 0 is served first: nothing can be waiting ahead of it.
+    if priority and broker_url.startswith(REDIS_SCHEMES):
+        reporter = yielding_reporter(reporter, record, redis_client(broker_url),
+                                     settings.encode_queue, segment, priority, len(frames))
+    result = encode_frames(stored, target, options, reporter, record.job_id, lease.generation,
+                           before_publish=lease.check)
+    if result.encoder != codec:  # pvio fell back from NVENC: the segments would not join
+        raise EncodeIncomplete(f"segment {segment} fell back from {codec} to {result.encoder}; "
+                               "see the encode worker's log, or submit with video_mode='cpu'")
+    record.add_seconds({"encode": result.encode_seconds})
+    data = target.read_bytes()
+    target.unlink()
+    return data
+
+
+def segment_cache_name(cache: FrameCache, spec: JobSpec, codec: str, store: FrameStore,
+                       job_id: str, frames: range) -> str | None:
+    """The frame-cache entry name of a segment of these ``frames`` (all stored), encoded with
+    ``codec`` as the job asks; None when a frame is missing. Named by what the encoder reads:
+    a digest of each packed frame (the same pixels always pack into the same bytes) and every
+    setting that changes the encoded bytes. So a segment is reused exactly when its frames and
+    encoding are those of one encoded before, whatever job or key made them."""
+    payloads = store.get_many(job_id, list(frames))
+    if any(payload is None for payload in payloads):
+        return None
+    options = spec.options
+    digests = b"".join(hashlib.blake2b(payload, digest_size=32).digest()  # type: ignore[arg-type]
+                       for payload in payloads)
+    material = wire.packb([SEGMENT_FORMAT_VERSION, encoder_version(), codec,
+                           format_of(spec.output), options.fps, options.video_quality,
+                           options.video_preset, options.video_extra_ffmpeg_params, digests])
+    return cache.name("segment", material)
 
 
 def _temp_prefix(job_id: str, what: str) -> str:
@@ -207,7 +257,7 @@ def _discard_stale_workdirs(prefix: str, keep: Path) -> None:
 
 
 def encode_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
-                   segment: int, priority: int | None) -> dict:
+                   segment: int, priority: int | None, cache: FrameCache | None = None) -> dict:
     """The work of one segment's task: encode ``segment`` once its frames are rendered, then drop
     them. Raises :class:`TryLater` (not rendered yet, or it gave way to another job),
     :class:`EncodeAbandoned` (the job ended, or another encoder took over), and
@@ -217,13 +267,13 @@ def encode_segment(record: JobRecord, spec: JobSpec, settings: Settings, store: 
     if record.finished_segments(spec.n_segments)[segment]:
         return {"skipped": f"segment {segment} is encoded"}
     if not encode_one_segment(record, spec, settings, store, segment, when_rendered=True,
-                              priority=priority):
+                              priority=priority, cache=cache):
         return {"skipped": f"another encoder has segment {segment}"}
     return {"segment": segment}
 
 
 def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
-                     lease: EncodeLease) -> dict:
+                     lease: EncodeLease, cache: FrameCache | None = None) -> dict:
     """The chord's callback for a segmented job, holding the job's lease: every frame is rendered.
     Encode the segments nobody encoded, wait for those being encoded, read them all back from the
     frame store, join, publish. Raises :class:`EncodeIncomplete` (which fails the job) when a
@@ -233,7 +283,7 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
     deadline = time.monotonic() + JOIN_WAIT_SECONDS
     for segment, finished in enumerate(record.finished_segments(spec.n_segments)):
         if finished or encode_one_segment(record, spec, settings, store, segment,
-                                          when_rendered=False):
+                                          when_rendered=False, cache=cache):
             continue
         # Another encoder is on it: most often the last segment, which the chord's callback
         # overtakes when there are two or more encode processes, and which has a fraction of a

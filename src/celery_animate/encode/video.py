@@ -17,6 +17,7 @@ import resource
 
 import redis
 
+from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.encode.encoder import encode_frames
 from celery_animate.encode.lease import EncodeLease
@@ -38,7 +39,7 @@ LEASE_BUSY_SECONDS = 2.0
 
 
 def encode_video(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
-                 streaming: bool) -> dict:
+                 streaming: bool, cache: FrameCache | None = None) -> dict:
     """Encode the job's video and end the job as done; return a summary for the task's result.
 
     A ``streaming`` encoder gives up (:class:`EncodeAbandoned`) when rendering stalls
@@ -57,7 +58,7 @@ def encode_video(record: JobRecord, spec: JobSpec, settings: Settings, store: Fr
                              "(killed, out of memory, or crashed in ffmpeg): see the encode "
                              "workers' logs")
         if spec.n_segments > 1:
-            return encode_segmented(record, spec, settings, store, lease)
+            return encode_segmented(record, spec, settings, store, lease, cache)
         output = output_path(spec.output, settings)
         # Earlier generations can no longer publish: what they left is garbage.
         lifecycle.discard_stale_attempts(output, record.job_id, lease.generation)

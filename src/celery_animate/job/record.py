@@ -171,6 +171,15 @@ class JobRecord:
         """Note that an encoder made progress (a segment's frames count once it is finished)."""
         return self._update(("set", "encoded_at", time.time()))
 
+    def note_segment_seconds(self, seconds: float) -> None:
+        """Note how long the last segment finished took its encoder, in seconds."""
+        self._update(("set", "segment_seconds", seconds))
+
+    def segment_seconds(self) -> float | None:
+        """Seconds the last segment finished took its encoder; None before one is finished."""
+        value = self.client.hget(self.key, "segment_seconds")
+        return float(value) if value is not None else None
+
     def seconds_since_encoding(self) -> float | None:
         """Seconds since an encoder last made progress; None if none has yet."""
         value = self.client.hget(self.key, "encoded_at")

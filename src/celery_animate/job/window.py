@@ -23,8 +23,12 @@ from celery_animate.job.spec import JobSpec
 #: an encoder of the job is alive (holds a live encode lease).
 STALL_SECONDS = 30.0
 #: Seconds a render task that must wait waits before it asks again, per segment it is ahead of
-#: the window, and at most.
-PAUSE_SECONDS, MAX_PAUSE_SECONDS = 1.0, 30.0
+#: the window, and at most; but per segment no longer than the job's encoders take for one,
+#: nor shorter than MIN_PAUSE_SECONDS.
+PAUSE_SECONDS, MAX_PAUSE_SECONDS, MIN_PAUSE_SECONDS = 1.0, 30.0, 0.05
+#: Seconds per segment ahead a task of a job that uses the frame cache waits before any segment
+#: is finished: its segments may all come from the cache, a few hundredths of a second each.
+CACHED_FIRST_PAUSE_SECONDS = 0.2
 #: Segments whose encode leases :func:`encoder_alive` asks about, at most (a window of a
 #: thousand segments is no bound worth one more key per question).
 MAX_LEASES_ASKED = 1000
@@ -42,8 +46,8 @@ def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int
     running, or all busy elsewhere), so a job never hangs on the window. A
     slow encoder that is alive keeps it closed. A job of one segment never
     waits: its frames stay until its one encode is kept. Tasks far ahead wait longer (one
-    :data:`PAUSE_SECONDS` per segment), so a long job's waiting tasks do not
-    flood the broker.
+    :data:`PAUSE_SECONDS` per segment, or the seconds the last segment took its encoder when
+    that was shorter), so a long job's waiting tasks do not flood the broker.
     """
     window = max(settings.window_frames, spec.segment_frames)
     if spec.n_segments == 1 or first_frame < window:  # inside the window, wherever it is now
@@ -57,7 +61,13 @@ def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int
                         and not encoder_alive(record, spec, first_unfinished, end)):
         return 0.0
     ahead = (first_frame - end) // spec.segment_frames + 1
-    return min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * ahead)
+    # Encoders that take segments from the frame cache finish one in a few hundredths of a
+    # second: a task that waited whole seconds per segment would hold the job back for nothing.
+    pace = record.segment_seconds()
+    if pace is None:  # no segment finished yet: a cached job's may come at once
+        pace = CACHED_FIRST_PAUSE_SECONDS if spec.options.cache else PAUSE_SECONDS
+    per_segment = max(MIN_PAUSE_SECONDS, min(PAUSE_SECONDS, pace))
+    return min(MAX_PAUSE_SECONDS, per_segment * ahead)
 
 
 def encoder_alive(record: JobRecord, spec: JobSpec, first: int, end: int) -> bool:

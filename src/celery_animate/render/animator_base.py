@@ -49,6 +49,19 @@ class AnimatorBase(ABC):
         """
         return ()
 
+    def cache_key(self) -> Any:
+        """What else the frames depend on, for the frame cache (``cache=True``); None by default.
+
+        The cache key covers this class's module source, the instance's attributes, each
+        frame's params, the pixel options, matplotlib's version and rcParams. When ``update()``
+        also reads something the key cannot see (a data file, a global, code in another
+        module), return a value that changes with it: a file's modification time or hash, a
+        version string. Any value msgpack can carry (str, bytes, numbers, lists, dicts). It is
+        called before ``setup()`` as well as after, so it must not depend on what ``setup()``
+        builds.
+        """
+        return None
+
     def setup_figure(self) -> Figure:
         """Run ``setup()`` and check what it returned; give the figure a raster canvas if it has none.
 

@@ -12,15 +12,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument, TryLater, WorkerLost
-from celery_animate.frames import pack_frame
+from celery_animate.frames import pack_frame, unpack_frame
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 from celery_animate.job.window import pause
 from celery_animate.options import animation_index, video_position
 from celery_animate.params import describe_ranges
+from celery_animate.render.cache_key import FrameKeys
 from celery_animate.render.frame_loop import FigureCache, render_frames
 from celery_animate.render.grab import poster_png
 from celery_animate.states import QUEUED, TERMINAL_STATES
@@ -42,8 +44,12 @@ class ChunkOutcome:
 
 def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, settings: Settings,
                  store: FrameStore, figures: FigureCache,
-                 show: Callable[[int, int], None] = lambda done, total: None) -> ChunkOutcome:
+                 show: Callable[[int, int], None] = lambda done, total: None,
+                 cache: FrameCache | None = None) -> ChunkOutcome:
     """Render chunk ``chunk_no`` of the job (in ``state``, not ended) into ``store``.
+
+    With a frame ``cache`` (this worker's) and a job that asks for it, frames found there are
+    copied into ``store`` instead of drawn, and the frames drawn are kept there.
 
     ``show(done, total)`` is called every :data:`SHOW_SECONDS` with the frames stored so far.
     Raises :class:`TryLater` while the chunk must wait for the render window;
@@ -72,9 +78,34 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     seconds = {"setup": time.perf_counter() - clock, "render": 0.0, "store_put": 0.0}
     options = spec.options
     written: list[int] = []
-    clock = reported = shown = time.perf_counter()
     # The chunk holds the video's frames; update() gets the animation's index of each.
     animation = [(animation_index(options, position), params) for position, params in frames]
+    keys = (FrameKeys.build(cache, prepared.animator, spec.animator_path, spec.animator_attrs,
+                            options, prepared.rc) if cache is not None and options.cache else None)
+    names: dict[int, str] = {}
+    if keys is not None:
+        clock = time.perf_counter()
+        names = {frame_idx: keys.frame(frame_idx, params) for frame_idx, params in animation}
+        found = keys.cache.get_many(list(names.values()))
+        hits = [(frame_idx, payload) for frame_idx, payload in zip(names, found, strict=True)
+                if payload is not None]
+        for frame_idx, payload in hits:  # kept by the job like drawn ones: the window counts them
+            position = video_position(options, frame_idx)
+            store.put(record.job_id, position, payload)
+            if position == 0:
+                record.set_poster(poster_png(unpack_frame(payload, settings.max_frame_pixels)))
+            written.append(position)
+        hit = {frame_idx for frame_idx, _ in hits}
+        animation = [(frame_idx, params) for frame_idx, params in animation if frame_idx not in hit]
+        seconds["cache_get"] = time.perf_counter() - clock
+        seconds["frames_from_cache"] = len(hits)
+        if not animation or time.perf_counter() - clock > REPORT_SECONDS:
+            state = lifecycle.report_chunk(record, chunk_no, len(written))
+            if state is None or state in TERMINAL_STATES:
+                lifecycle.discard_frames(store, record.job_id, written)
+                return ChunkOutcome([], [], ended=True)
+    seconds["frames_drawn"] = len(animation)
+    clock = reported = shown = time.perf_counter()
     for frame_idx, rgb in render_frames(prepared, animation, options.savefig_params,
                                         options.reuse_figure_object,
                                         options.plotting_log_interval, settings.max_frame_pixels,
@@ -82,7 +113,10 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
         stored = time.perf_counter()
         seconds["render"] += stored - clock
         position = video_position(options, frame_idx)
-        store.put(record.job_id, position, pack_frame(rgb))
+        payload = pack_frame(rgb)
+        store.put(record.job_id, position, payload)
+        if frame_idx in names:
+            keys.cache.put(names[frame_idx], payload)  # type: ignore[union-attr]
         if position == 0:  # a web page can show it while the rest is made
             record.set_poster(poster_png(rgb))
         written.append(position)

@@ -23,6 +23,7 @@ from celery_animate.errors import FigureSizeChanged, InvalidAnimator
 from celery_animate.frames import check_frame_size
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.blit import IncrementalDraw
+from celery_animate.render.cache_key import rc_digest
 from celery_animate.render.grab import apply_savefig_params, grab_rgb
 from celery_animate.render.loading import load_animator
 
@@ -42,12 +43,15 @@ class PreparedFigure:
     _background_bounds: tuple[float, ...] | None = None
     _incremental: IncrementalDraw | None = None
     _drawn: tuple[int, int] | None = None  # the first frame's (width, height) before padding
+    #: The rcParams in force when ``setup()`` ran (:func:`rc_digest`), for the frame cache's key.
+    rc: str = ""
 
     @classmethod
     def prepare(cls, animator: AnimatorBase) -> PreparedFigure:
         """Run ``setup()`` and mark the animator's animated artists, if it has any."""
+        rc = rc_digest()
         figure = animator.setup_figure()
-        return cls(animator, figure, _animated_artists(animator, figure))
+        return cls(animator, figure, _animated_artists(animator, figure), rc=rc)
 
     @property
     def incremental(self) -> IncrementalDraw:

@@ -10,15 +10,20 @@ calls it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
 
 import matplotlib
 from billiard.process import current_process
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
+from celery_animate.cache import FrameCache, open_frame_cache
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
+from celery_animate.encode.pvio_adapter import planned_codec
+from celery_animate.frames import MACRO_BLOCK
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
@@ -38,6 +43,8 @@ PREWARM: list[tuple[str, bytes]] = []
 
 _settings: Settings | None = None
 _store: FrameStore | None = None
+_cache: FrameCache | None = None
+_cache_opened = False
 
 
 def settings() -> Settings:
@@ -50,8 +57,8 @@ def settings() -> Settings:
 
 def configure(worker_settings: Settings, prewarm: list[tuple[str, bytes]]) -> None:
     """Use ``worker_settings`` and pre-warm ``prewarm`` in this worker (for the embedded cluster)."""
-    global _settings, _store
-    _settings, _store = worker_settings, None
+    global _settings, _store, _cache, _cache_opened
+    _settings, _store, _cache, _cache_opened = worker_settings, None, None, False
     PREWARM[:] = prewarm
 
 
@@ -67,6 +74,15 @@ def frame_store() -> FrameStore:
     if _store is None:
         _store = open_frame_store(settings())
     return _store
+
+
+def frame_cache() -> FrameCache | None:
+    """The frame cache this worker's own settings name; None without ``CELERY_ANIMATE_CACHE_SECRET``
+    (then jobs that ask for the cache are rendered and encoded in full)."""
+    global _cache, _cache_opened
+    if not _cache_opened:
+        _cache, _cache_opened = open_frame_cache(settings()), True
+    return _cache
 
 
 @functools.lru_cache(maxsize=16)
@@ -107,6 +123,10 @@ def _prepare_process(**_: object) -> None:
     """At pool-process start: draw with Agg, and (in a worker that renders) run ``setup()`` once
     for each animator to pre-warm."""
     matplotlib.use("Agg")
+    if _encodes:
+        # Choosing the codec imports torch (about a second): do it now, beside whatever else
+        # starts, rather than in front of the first segment of the first job.
+        threading.Thread(target=_warm_encoder, name="warm-encoder", daemon=True).start()
     if not _renders:
         return
     current = settings()
@@ -127,6 +147,11 @@ def _prepare_process(**_: object) -> None:
         except Exception as exc:
             report("could not pre-warm animator %s (%s: %s); a job that uses it fails with the "
                    "whole traceback", path, type(exc).__name__, _first_line(exc))
+
+
+def _warm_encoder() -> None:
+    with contextlib.suppress(Exception):  # an encode without pvio says so itself
+        planned_codec("auto", MACRO_BLOCK, MACRO_BLOCK)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -31,6 +31,7 @@ import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TaskPredicate, TimeLimitExceeded
 
+from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.errors import EncodeAbandoned, InvalidArgument, JobEnded, TaskKilled, TryLater
 from celery_animate.job import lifecycle
@@ -58,6 +59,8 @@ class RunningJob:
     state: str
     settings: Settings
     store: FrameStore
+    #: This worker's frame cache (None without a cache secret).
+    cache: FrameCache | None = None
 
 
 class JobTask(Task):
@@ -86,7 +89,7 @@ class JobTask(Task):
                 lifecycle.purge_if_ended(record, cleaner)
             raise JobEnded(state)
         return RunningJob(record, worker_state.job_spec(job_id), state, worker_state.settings(),
-                          worker_state.frame_store())
+                          worker_state.frame_store(), worker_state.frame_cache())
 
     def cleaner(self) -> lifecycle.Cleaner | None:
         """What this task removes an ended job's data with, if it may (see :attr:`removes_data`)."""

@@ -32,7 +32,8 @@ def stream_video(self: EncodeTask, job_id: str) -> dict:
     Safe to run again after a crash: a finished job is left alone.
     """
     job = self.running_job(job_id)
-    return encode_job_video(job.record, job.spec, job.settings, job.store, streaming=True)
+    return encode_job_video(job.record, job.spec, job.settings, job.store, streaming=True,
+                            cache=job.cache)
 
 
 @shared_task(base=EncodeTask, name=ENCODE_TASK, bind=True)
@@ -44,7 +45,8 @@ def encode_video(self: EncodeTask, job_id: str) -> dict:
     with missing or duplicated frames is never written.
     """
     job = self.running_job(job_id)
-    return encode_job_video(job.record, job.spec, job.settings, job.store, streaming=False)
+    return encode_job_video(job.record, job.spec, job.settings, job.store, streaming=False,
+                            cache=job.cache)
 
 
 @shared_task(base=EncodeTask, name=SEGMENT_TASK, bind=True)
@@ -58,7 +60,7 @@ def encode_segment(self: EncodeTask, job_id: str, segment: int) -> dict:
     job = self.running_job(job_id)
     try:
         return encode_segment_frames(job.record, job.spec, job.settings, job.store, segment,
-                                     message_priority(self))
+                                     message_priority(self), job.cache)
     except SegmentYielded:
         logger.info("segment %s of job %s gave its encode process to another job's encoder",
                     segment, job_id)

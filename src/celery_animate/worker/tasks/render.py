@@ -30,7 +30,7 @@ def render_chunk(self: JobTask, job_id: str, chunk_no: int) -> dict:
                                                   "frames_done": done, "frames": total})
     try:
         outcome = render_chunk_frames(job.record, job.spec, job.state, chunk_no, job.settings,
-                                      job.store, worker_state.FIGURES, show)
+                                      job.store, worker_state.FIGURES, show, job.cache)
     except SoftTimeLimitExceeded:
         raise TaskKilled(f"chunk {chunk_no} ran past the render worker's soft time limit "
                          "(--soft-time-limit); raise the limit or give the job more, smaller "

@@ -1,0 +1,178 @@
+"""The frame cache, end to end: real embedded clusters and real prefork workers on a real Redis.
+
+Each test renders, changes one input of the frame cache's key, renders again, and checks
+exactly which frames were drawn again (new frame entries in the cache, or the job's own
+count), that the video has the right frames in order, and that it is byte-identical to a
+render that used no cache.
+"""
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+import redis
+from animators import BarCode, bar_params
+from helpers import assert_video, serial_frames
+
+from celery_animate import RenderJob
+from celery_animate.cache import namespace_of
+from celery_animate.config import Settings
+from celery_animate.keys import cache_recency
+
+N = 40
+
+
+def frame_entries(cache_dir: Path) -> set[str]:
+    return {p.name for p in cache_dir.glob("entries/*/frame-*")}
+
+
+@pytest.fixture
+def embedded_cache(tmp_path, monkeypatch):
+    """No cluster configured; the embedded cluster's cache in a folder of this test's own."""
+    for key in list(os.environ):
+        if key.startswith("CELERY_"):
+            monkeypatch.delenv(key)
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("CELERY_ANIMATE_CACHE_DIR", str(cache_dir))
+    return cache_dir
+
+
+def test_embedded_reruns_draw_exactly_the_frames_whose_inputs_changed(embedded_cache, tmp_path):
+    params = bar_params(N)
+    first = BarCode(tag="cache").make_video(tmp_path / "a.mp4", params, fps=10, num_workers=2,
+                                             cache=True, disable_progress_bar=True)
+    drawn = frame_entries(embedded_cache)
+    assert len(drawn) == N
+    assert_video(tmp_path / "a.mp4", serial_frames(BarCode(tag="cache"), params))
+
+    # Nothing changed: the whole video comes from the cache, without a cluster.
+    again = BarCode(tag="cache").make_video(tmp_path / "b.mp4", params, fps=10, num_workers=2,
+                                             cache=True, disable_progress_bar=True)
+    assert (tmp_path / "b.mp4").read_bytes() == (tmp_path / "a.mp4").read_bytes()
+    assert again.encode_seconds == 0.0 and again.n_frames == first.n_frames
+    assert frame_entries(embedded_cache) == drawn
+
+    # One frame's params: that frame alone is drawn again, and the video equals a cache-free one.
+    changed = list(params)
+    changed[7] = {"y": params[7]["y"] * 0.5}
+    BarCode(tag="cache").make_video(tmp_path / "c.mp4", changed, fps=10, num_workers=2,
+                                    cache=True, disable_progress_bar=True)
+    assert len(frame_entries(embedded_cache) - drawn) == 1
+    fresh = Settings.from_env({"CELERY_ANIMATE_SEGMENT_FRAMES": "60"})
+    BarCode(tag="cache").make_video(tmp_path / "fresh.mp4", changed, fps=10, num_workers=2,
+                                    cache=False, settings=fresh, disable_progress_bar=True)
+    assert (tmp_path / "c.mp4").read_bytes() == (tmp_path / "fresh.mp4").read_bytes()
+    assert_video(tmp_path / "c.mp4", serial_frames(BarCode(tag="cache"), changed))
+
+
+@pytest.mark.parametrize("change", ["attribute", "dpi", "rcparam"])
+def test_a_change_every_frame_depends_on_draws_every_frame_again(embedded_cache, tmp_path,
+                                                                  change):
+    params = bar_params(N)
+    BarCode(tag="k").make_video(tmp_path / "a.mp4", params, fps=10, num_workers=2, cache=True,
+                                disable_progress_bar=True)
+    before = frame_entries(embedded_cache)
+    animator, kwargs = BarCode(tag="k"), {}
+    if change == "attribute":
+        animator = BarCode(tag="k2")
+    elif change == "dpi":
+        kwargs = {"savefig_params": {"dpi": 50}}
+    with matplotlib.rc_context({"lines.linewidth": 1.0} if change == "rcparam" else {}):
+        animator.make_video(tmp_path / "b.mp4", params, fps=10, num_workers=2, cache=True,
+                            disable_progress_bar=True, **kwargs)
+    assert len(frame_entries(embedded_cache) - before) == N
+    size = (128, 64) if change == "dpi" else (256, 128)
+    with matplotlib.rc_context({"lines.linewidth": 1.0} if change == "rcparam" else {}):
+        expected = serial_frames(animator, params) if change != "dpi" else None
+    if expected is not None:
+        assert_video(tmp_path / "b.mp4", expected, size=size)
+
+
+CODE = """
+import numpy as np
+from animators import BarCode
+
+class Tinted(BarCode):
+    def update(self, frame_idx, params):
+        super().update(frame_idx, params)
+        self.line.set_color({color!r})
+"""
+
+
+def test_changed_code_is_drawn_again_with_the_new_code(embedded_cache, tmp_path, monkeypatch):
+    module = tmp_path / "tinted_cache_mod.py"
+    module.write_text(CODE.format(color="tab:red"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tinted = importlib.import_module("tinted_cache_mod")
+    try:
+        params = bar_params(N)
+        tinted.Tinted().make_video(tmp_path / "a.mp4", params, fps=10, num_workers=2, cache=True,
+                                   disable_progress_bar=True)
+        before = frame_entries(embedded_cache)
+        module.write_text(CODE.format(color="tab:green"))
+        importlib.reload(tinted)
+        tinted.Tinted().make_video(tmp_path / "b.mp4", params, fps=10, num_workers=2,
+                                   cache=True, disable_progress_bar=True)
+        assert len(frame_entries(embedded_cache) - before) == N
+        assert_video(tmp_path / "b.mp4", serial_frames(tinted.Tinted(), params))
+    finally:
+        sys.modules.pop("tinted_cache_mod", None)
+
+
+def cache_env(secret: str) -> dict[str, str]:
+    return {"CELERY_ANIMATE_CACHE_SECRET": secret, "CELERY_ANIMATE_FRAME_STORE": "redis",
+            "CELERY_ANIMATE_ALLOWED_ANIMATORS": "animators"}
+
+
+def test_forged_cache_entries_are_drawn_again_and_never_reach_a_video(make_cluster, tmp_path):
+    private = make_cluster(env=cache_env("workers-secret"))
+    settings = private.settings
+    params = bar_params(N)
+    out = tmp_path / "a.mp4"
+    job = BarCode(tag="forge").submit(out, params, fps=10, settings=settings, cache=True)
+    job.wait(timeout=120)
+    assert job.stats()["frames_drawn"] == N
+
+    # A stranger on the broker writes over every cached frame: random bytes, another entry's
+    # (validly sealed) bytes, and an entry sealed with a secret he guessed.
+    client = redis.Redis.from_url(settings.broker_url)
+    namespace = namespace_of("workers-secret")
+    names = sorted(client.zrange(cache_recency(namespace), 0, -1))
+    frames = [name for name in names if b":frame-" in name]
+    assert len(frames) == N
+    donor = client.get(frames[0])
+    for k, name in enumerate(frames[1:], start=1):
+        client.set(name, b"\0" * 64 + donor[64:] if k % 2 else donor)
+    job = BarCode(tag="forge").submit(tmp_path / "b.mp4", params, fps=10, settings=settings,
+                                      cache=True)
+    job.wait(timeout=120)
+    assert job.stats()["frames_drawn"] == N - 1  # all but the untouched donor
+    assert_video(tmp_path / "b.mp4", serial_frames(BarCode(tag="forge"), params))
+
+
+def test_workers_with_another_secret_share_nothing(make_cluster, tmp_path):
+    first = make_cluster(env=cache_env("one"))
+    params = bar_params(N)
+    BarCode(tag="ns").submit(tmp_path / "a.mp4", params, fps=10, settings=first.settings,
+                             cache=True).wait(timeout=120)
+    first.stop_all()
+    second = make_cluster(env=cache_env("two"), server=first.server)
+    job = BarCode(tag="ns").submit(tmp_path / "b.mp4", params, fps=10, settings=second.settings,
+                                   cache=True)
+    job.wait(timeout=120)
+    assert job.stats()["frames_drawn"] == N
+
+
+def test_a_worker_without_a_secret_renders_in_full(make_cluster, tmp_path):
+    private = make_cluster(env={"CELERY_ANIMATE_ALLOWED_ANIMATORS": "animators"})
+    params = bar_params(N)
+    for name in ("a.mp4", "b.mp4"):
+        job = BarCode().submit(tmp_path / name, params, fps=10, settings=private.settings,
+                               cache=True)
+        job.wait(timeout=120)
+        assert job.stats()["frames_drawn"] == N
+    assert_video(tmp_path / "b.mp4", serial_frames(BarCode(), params))
+    assert RenderJob(job.id, private.settings).progress().rendered == N
