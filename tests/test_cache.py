@@ -15,7 +15,7 @@ import matplotlib
 import pytest
 import redis
 from animators import BarCode, bar_params
-from helpers import assert_video, serial_frames
+from helpers import assert_video, serial_frames, wait_until
 
 from celery_animate import RenderJob
 from celery_animate.cache import namespace_of
@@ -176,3 +176,78 @@ def test_a_worker_without_a_secret_renders_in_full(make_cluster, tmp_path):
         assert job.stats()["frames_drawn"] == N
     assert_video(tmp_path / "b.mp4", serial_frames(BarCode(), params))
     assert RenderJob(job.id, private.settings).progress().rendered == N
+
+
+def test_many_writers_at_once_keep_a_redis_cache_within_its_bound(redis_server):
+    """Four processes' worth of writers (threads with clients of their own) on a real Redis: the
+    count of bytes stays exact and the cache never holds more than its bound."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from celery_animate.cache import RedisCache
+    from celery_animate.keys import cache_sizes
+
+    namespace = namespace_of("bound")
+    bound = 20_000
+
+    def write(worker: int) -> None:
+        cache = RedisCache(redis.Redis.from_url(redis_server.url), namespace, bound, 600)
+        for k in range(50):
+            cache.put(f"frame-{worker * 1000 + k:064x}", bytes(1000 + worker))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(4)))
+    client = redis.Redis.from_url(redis_server.url)
+    entries = client.zrange(cache_recency(namespace), 0, -1)
+    held = sum(client.strlen(entry) for entry in entries)
+    assert held == int(client.hget(cache_sizes(namespace), "total")) <= bound
+    assert len(entries) >= bound // 1003 - 1
+    RedisCache(client, namespace, bound, 600).clear()
+    assert not client.keys(f"*{namespace}*")
+
+
+def test_an_identical_job_follows_the_one_running_and_a_different_one_does_not(make_cluster,
+                                                                               tmp_path):
+    from animators import Slow
+
+    from celery_animate.keys import identical_job
+
+    private = make_cluster(env=cache_env("same"))
+    settings = private.settings
+    params = bar_params(24)
+    out = tmp_path / "same.mp4"
+    first = Slow(0.1).submit(out, params, fps=10, settings=settings, cache=True)
+    second = Slow(0.1).submit(out, params, fps=10, settings=settings, cache=True)
+    other = Slow(0.1).submit(tmp_path / "other.mp4", params, fps=10, settings=settings, cache=True)
+    assert second.id == first.id and other.id != first.id
+    first.wait(timeout=120)
+    assert first.stats()["frames_drawn"] == 24  # drawn once, for both callers
+    assert_video(out, serial_frames(BarCode(), params))
+    other.wait(timeout=120)
+    # Once it ended, the same job is a new job (its frames now come from the cache).
+    client = redis.Redis.from_url(settings.broker_url)
+    wait_until(lambda: not client.keys(identical_job("*")), 30, "the notes go with their jobs")
+    again = Slow(0.1).submit(out, params, fps=10, settings=settings, cache=True)
+    assert again.id != first.id
+    again.wait(timeout=120)
+    assert again.stats()["frames_drawn"] == 0
+
+
+def test_a_forged_identical_note_is_taken_over(make_cluster, tmp_path):
+    from celery_animate.keys import identical_job
+
+    private = make_cluster(env=cache_env("notes"))
+    client = redis.Redis.from_url(private.settings.broker_url)
+    params = bar_params(12)
+    job = BarCode(tag="note").submit(tmp_path / "n.mp4", params, fps=10,
+                                     settings=private.settings, cache=True)
+    job.wait(timeout=120)
+    # A stranger points every fingerprint he can guess at nonsense, and at a finished job.
+    fingerprint = client.hget(f"celery_animate:job:{job.id}", "identical").decode()
+    wait_until(lambda: not client.exists(identical_job(fingerprint)), 30, "the note goes")
+    for target in (b"../../etc", job.id.encode()):
+        client.set(identical_job(fingerprint), target)
+        fresh = BarCode(tag="note").submit(tmp_path / "n.mp4", params, fps=10,
+                                           settings=private.settings, cache=True)
+        assert fresh.id not in (job.id, "../../etc")
+        fresh.wait(timeout=120)
+        assert_video(tmp_path / "n.mp4", serial_frames(BarCode(), params))

@@ -66,6 +66,17 @@ def test_a_frame_range_renders_a_preview_as_a_gif(tmp_path):
     assert bad.returncode == 2 and "is not START:STOP or START:STOP:STEP" in bad.stderr
 
 
+def test_several_outputs_and_stills_from_the_command_line(tmp_path):
+    mp4, gif = tmp_path / "wave.mp4", tmp_path / "wave.gif"
+    proc = run(cli("render", "examples/wave.py:WaveAnimation", "-o", str(mp4), "-o", str(gif),
+                   "--still", "3", "--frames", "8", "--fps", "8", "--workers", "1",
+                   "--no-progress"), env=plain_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1:] == [str(gif), str(tmp_path / "wave-00003.png")]
+    assert len(decode(mp4)) == len(decode(gif)) == 8
+    assert (tmp_path / "wave-00003.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_cli_errors_are_one_clear_line(tmp_path):
     proc = run(cli("render", "examples/wave.py:Missing", "-o", str(tmp_path / "x.mp4"),
                    "--frames", "2"), env=plain_env())

@@ -17,6 +17,7 @@ from helpers import assert_video, decode, serial_frames
 from workers import SPLIT, private_cluster
 
 from celery_animate.encode.join import packets
+from celery_animate.errors import InvalidArgument
 
 pytestmark = pytest.mark.cluster
 
@@ -97,3 +98,62 @@ def test_a_partial_render_that_selects_nothing_is_refused(tmp_path, frames, matc
     with pytest.raises(ValueError, match="sequence"):
         BarCode().make_video(tmp_path / "x.mp4", iter(bar_params(10)), fps=10, num_workers=1,
                              frames=range(2), disable_progress_bar=True)
+
+
+def assert_stills(paths: list[str], expected: list[np.ndarray], frames: list[int]) -> None:
+    """Each still is exactly its frame of the serial render (PNG is lossless)."""
+    from PIL import Image
+
+    assert [p.rsplit("-", 1)[1] for p in paths] == [f"{k:05d}.png" for k in frames]
+    for path, k in zip(paths, frames, strict=True):
+        still = np.asarray(Image.open(path).convert("RGB"))
+        assert still.shape == expected[k].shape and np.array_equal(still, expected[k])
+
+
+def test_several_outputs_and_stills_come_from_one_render(cluster, tmp_path):
+    params = bar_params(40)
+    outputs = [tmp_path / "run.mp4", tmp_path / "run.gif", tmp_path / "run.zip"]
+    job = BarCode(tag="many").submit(outputs, params, fps=10, settings=cluster.settings,
+                                     stills=[0, 17, 39])
+    result = job.wait(timeout=180)
+    assert result.output == str(outputs[0]) and result.outputs == [str(o) for o in outputs]
+    assert job.stats()["frames_drawn"] == 40  # every frame drawn once for all three
+    expected = serial_frames(BarCode(), params)
+    for output in outputs:
+        assert_video(output, expected, max_error=TOLERANCE.get(output.suffix, 0.0) + 4.0)
+    assert_stills(result.stills, expected, [0, 17, 39])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([o.name for o in outputs] + [f"run-{k:05d}.png" for k in (0, 17, 39)])
+
+
+def test_a_segmented_job_keeps_its_stills_too(cluster, tmp_path):
+    params = bar_params(40)  # segments of 16 frames: the stills come from the render tasks
+    result = BarCode(tag="stills").submit(tmp_path / "seg.mp4", params, fps=10,
+                                          settings=cluster.settings, stills=[3, 33]).wait(timeout=120)
+    assert_stills(result.stills, serial_frames(BarCode(), params), [3, 33])
+
+
+def test_several_outputs_and_stills_in_this_process(tmp_path):
+    params = bar_params(12)
+    outputs = [tmp_path / "one.mp4", tmp_path / "one.webm"]
+    result = BarCode().make_video(outputs, params, fps=10, num_workers=1, stills=[5],
+                                  disable_progress_bar=True)
+    expected = serial_frames(BarCode(), params)
+    assert result.outputs == [str(o) for o in outputs]
+    for output in outputs:
+        assert_video(output, expected, max_error=TOLERANCE.get(output.suffix, 0.0) + 4.0)
+    assert_stills(result.stills, expected, [5])
+
+
+@pytest.mark.parametrize("stills, outputs, match", [
+    ([40], ["a.mp4"], "does not show"),
+    ([3, 3], ["a.mp4"], "twice"),
+    ([], ["a.mp4", "a.mp4"], "twice"),
+    ([], [], "list of 1"),
+])
+def test_bad_stills_and_outputs_are_refused_before_anything_is_drawn(tmp_path, stills, outputs,
+                                                                      match):
+    with pytest.raises(InvalidArgument, match=match):
+        BarCode().make_video([tmp_path / o for o in outputs], bar_params(40), fps=10,
+                             num_workers=1, stills=stills, disable_progress_bar=True)
+    assert list(tmp_path.iterdir()) == []

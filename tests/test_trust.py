@@ -335,3 +335,24 @@ def test_remote_control_can_be_turned_off(use_cluster, extra_workers, tmp_path):
         serves_next_job(settings, tmp_path)
     finally:
         stop(deaf)
+
+
+def test_a_forged_extra_output_or_still_outside_the_root_publishes_nothing(use_cluster,
+                                                                         extra_workers, tmp_path):
+    """A record asking for a second output (or a still) outside the workers' output root fails
+    before the first output is written: no job publishes some outputs, then finds it may not."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    extra_workers("gpu-more", "encode-more", CELERY_ANIMATE_OUTPUT_ROOT=str(root))
+    settings = replace(use_cluster.settings, encode_queue="gpu-more", output_root=str(root))
+    forged = [{"extra_outputs": [str(outside / "extra.gif")]},
+              {"extra_outputs": ["../outside/extra.gif"]}]
+    for changes in forged:
+        error = failure(craft_job(settings, "first.mp4", n_frames=2, spec_changes=changes))
+        assert "outside CELERY_ANIMATE_OUTPUT_ROOT" in error.exc_message
+    # A still is named beside the first output: it cannot leave the root the output is in.
+    job = craft_job(settings, "stilled.mp4", n_frames=2, spec_changes={"stills": [1]})
+    assert job.wait(timeout=60).stills == [str(root / "stilled-00001.png")]
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in root.iterdir()) == ["stilled-00001.png", "stilled.mp4"]

@@ -13,6 +13,8 @@ import os
 from pathlib import PurePosixPath
 
 MP4, GIF, WEBM, PNG_ZIP = "mp4", "gif", "webm", "png-zip"
+#: Outputs one job may write from one render, at most, and stills it may keep.
+MAX_OUTPUTS, MAX_STILLS = 8, 100
 _BY_SUFFIX = {".gif": GIF, ".webm": WEBM, ".zip": PNG_ZIP}
 #: Hundredths of a second a GIF frame may be shown, at least: browsers show shorter delays slower.
 MIN_GIF_DELAY = 2
@@ -33,3 +35,12 @@ def gif_fps(fps: float) -> float:
     (at least :data:`MIN_GIF_DELAY`), so 30 fps becomes 100/3 = 33.33 fps and 24 fps 25 fps."""
     delay = max(MIN_GIF_DELAY, round(100 / fps))
     return 100 / delay
+
+
+def still_name(output: str, frame_idx: int) -> str:
+    """Where the still of animation frame ``frame_idx`` of a job whose (first) output is
+    ``output`` goes: beside it, ``<name>-<frame, 5 digits>.png`` (``run.mp4`` gives
+    ``run-00299.png``; a URL gives a key beside the video's)."""
+    head, sep, last = output.rpartition("/")
+    stem = PurePosixPath(last).stem if PurePosixPath(last).suffix else last
+    return f"{head}{sep}{stem}-{frame_idx:05d}.png"

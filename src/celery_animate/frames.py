@@ -109,3 +109,14 @@ def checked_poster(data: bytes | None) -> bytes | None:
     if data is None or len(data) > POSTER_MAX_BYTES or not data.startswith(_PNG_SIGNATURE):
         return None
     return data
+
+
+#: The most bytes one still (a full-size PNG frame) may have.
+STILL_MAX_BYTES = 64 * 2**20
+
+
+def checked_still(data: bytes | None) -> bytes | None:
+    """``data`` if it looks like a still PNG (signature, at most STILL_MAX_BYTES), else None."""
+    if data is None or len(data) > STILL_MAX_BYTES or not data.startswith(_PNG_SIGNATURE):
+        return None
+    return data

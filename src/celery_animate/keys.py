@@ -79,6 +79,11 @@ def segment_blob(job_id: str, segment: int) -> str:
     return f"{_SEGMENT}{job_id}:{int(segment)}"
 
 
+def identical_job(fingerprint: str) -> str:
+    """The id of the running job whose spec and params have this fingerprint (hex digest)."""
+    return f"{PREFIX}:identical:{fingerprint}"
+
+
 def cache_entry(namespace: str, name: str) -> str:
     """One entry of the frame cache of the workers whose cache key gives ``namespace``."""
     return f"{_CACHE}{namespace}:{name}"

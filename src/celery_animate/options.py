@@ -180,6 +180,10 @@ class RenderResult:
     encoder: str
     size_bytes: int
     encode_seconds: float
+    #: Every video the job wrote from its one render, ``output`` first (see ``make_video``'s
+    #: ``output_file``), and the stills it kept (``stills=``), each where it is.
+    outputs: list[str] = field(default_factory=list)
+    stills: list[str] = field(default_factory=list)
 
     #: Videos up to this many bytes are embedded in a notebook; larger ones are linked.
     EMBED_LIMIT = 32 * 2**20

@@ -23,10 +23,12 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument, OutputPathRefused
+from celery_animate.formats import MAX_OUTPUTS
 
 #: URL schemes of object stores an output may name (one library, obstore, serves them all).
 OBJECT_SCHEMES = ("s3", "gs", "az")
@@ -181,6 +183,20 @@ def output_path(output: str | os.PathLike[str], settings: Settings) -> Path:
         f"output path {os.fspath(output)!r} is outside CELERY_ANIMATE_OUTPUT_ROOT "
         f"({', '.join(roots)}); give a path inside it, e.g. a file name relative to it"
     )
+
+
+def output_list(output_file: Any) -> list[str | os.PathLike[str]]:
+    """``make_video``'s ``output_file`` as a list: one path or URL, or a list or tuple of them
+    (several outputs from one render, the first being the job's ``output``). Raises
+    :class:`InvalidArgument` for an empty list, more than :data:`MAX_OUTPUTS`, or a repeat."""
+    outputs = list(output_file) if isinstance(output_file, (list, tuple)) else [output_file]
+    if not outputs or len(outputs) > MAX_OUTPUTS:
+        raise InvalidArgument(f"output_file must be a path or URL, or a list of 1 to {MAX_OUTPUTS} "
+                              f"of them, got {output_file!r}")
+    names = [os.fspath(o) if isinstance(o, (str, os.PathLike)) else o for o in outputs]
+    if len(set(map(str, names))) != len(names):
+        raise InvalidArgument(f"output_file names an output twice: {output_file!r}")
+    return outputs
 
 
 def resolve_output(output_file: str | os.PathLike[str], settings: Settings) -> str:

@@ -20,7 +20,7 @@ from celery_animate.config import Settings
 from celery_animate.errors import FrameIndexError, InvalidArgument, OutputPathRefused, UnpackableError
 from celery_animate.job.spec import plan_segments
 from celery_animate.job.submission import enqueue
-from celery_animate.options import RenderOptions
+from celery_animate.options import RenderOptions, RenderResult
 from celery_animate.params import check_param_by_frame
 
 #: A broker and result backend nothing listens on.
@@ -206,7 +206,7 @@ class FakeEncode:
 
     def __call__(self, frames, output, options, on_frames, job_id):
         self.frames = list(frames)
-        return len(self.frames)
+        return RenderResult(str(output), len(self.frames), 0, 0, options.fps, "fake", 0, 0.0)
 
 
 def test_one_worker_checks_a_generator_frame_by_frame_and_encodes_nothing_after_a_bad_one(
@@ -229,7 +229,7 @@ def test_one_worker_checks_a_generator_frame_by_frame_and_encodes_nothing_after_
 def test_one_worker_renders_every_frame_of_a_generator_once(tmp_path, monkeypatch):
     encode = FakeEncode()
     monkeypatch.setattr(serial, "encode_frames", encode)
-    assert one_worker(Probe(), tmp_path / "out.mp4", (p for p in params_of(4))) == 4
+    assert one_worker(Probe(), tmp_path / "out.mp4", (p for p in params_of(4))).n_frames == 4
     assert CALLS == ["setup", 0, 1, 2, 3]
     assert len(encode.frames) == 4
     assert not any((a == b).all() for a, b in itertools.pairwise(encode.frames))

@@ -132,20 +132,28 @@ def _prepare(args: argparse.Namespace) -> tuple[Animator, Any, dict[str, Any]]:
     animator = cls(**init)
     params = load_params(cls, args.params, args.frames)
     kwargs = {"fps": args.fps, "n_frames": args.frames, "num_workers": args.workers,
-              "video_mode": args.mode, "video_quality": args.quality, "video_preset": args.preset}
+              "video_mode": args.mode, "video_quality": args.quality, "video_preset": args.preset,
+              "stills": args.still, "cache": args.cache}
     if args.frame_range is not None:
         params, kwargs["frames"] = list(params), args.frame_range  # frames are picked by index
     return animator, params, kwargs
 
 
+def _outputs(args: argparse.Namespace) -> str | list[str]:
+    """``-o`` as ``make_video`` takes it: one output, or the list of several."""
+    return args.output[0] if len(args.output) == 1 else args.output
+
+
 def _print_result(result: RenderResult) -> None:
     print(f"{result.output}: {result.n_frames} frames, {result.width}x{result.height}, "
           f"{result.fps:g} fps, {result.encoder}, {result.size_bytes / 2**20:.2f} MB")
+    for path in [*result.outputs[1:], *result.stills]:
+        print(path)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     animator, params, kwargs = _prepare(args)
-    result = animator.make_video(args.output, params,
+    result = animator.make_video(_outputs(args), params,
                                  disable_progress_bar=True if args.no_progress else None, **kwargs)
     _print_result(result)
     return 0
@@ -153,7 +161,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     animator, params, kwargs = _prepare(args)
-    job = animator.submit(args.output, params, webhook=args.webhook, **kwargs)
+    job = animator.submit(_outputs(args), params, webhook=args.webhook, **kwargs)
     print(job.id)
     return 0
 

@@ -58,10 +58,17 @@ def _frame_range(text: str) -> slice:
 
 def _add_render_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("animator", help="path/to/file.py:ClassName or package.module:ClassName")
-    parser.add_argument("-o", "--output", required=True,
+    parser.add_argument("-o", "--output", required=True, action="append",
                         help="output path (.mp4; .gif, .webm, or .zip of PNG frames) or an object "
                              "URL (s3://bucket/key.mp4, gs://, az://, file://); workers write only "
-                             "under CELERY_ANIMATE_OUTPUT_ROOT")
+                             "under CELERY_ANIMATE_OUTPUT_ROOT. Repeat it for more outputs from "
+                             "the same frames (-o run.mp4 -o run.gif)")
+    parser.add_argument("--still", type=int, action="append", default=[], metavar="FRAME",
+                        help="also keep this frame as a PNG beside the first output "
+                             "(run-00299.png); repeat it for more")
+    parser.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+                        help="take unchanged frames from the frame cache "
+                             "(default: CELERY_ANIMATE_CACHE)")
     parser.add_argument("--frames", type=int, help="number of frames (passed to param_by_frame)")
     parser.add_argument("--frame-range", type=_frame_range, metavar="START:STOP[:STEP]",
                         help="render only these frames of the animation, e.g. ::10 for every "

@@ -35,7 +35,7 @@ class Animator(AnimatorBase):
 
     def make_video(
         self,
-        output_file: Path | str,
+        output_file: Path | str | list[Path | str],
         param_by_frame: Iterable[Any],
         fps: int,
         n_frames: int | None = None,
@@ -55,6 +55,7 @@ class Animator(AnimatorBase):
         settings: Settings | None = None,
         frames: range | slice | None = None,
         cache: bool | None = None,
+        stills: Iterable[int] = (),
     ) -> RenderResult:
         """Render the animation to ``output_file`` and wait for it.
 
@@ -62,7 +63,12 @@ class Animator(AnimatorBase):
         MP4, ``.gif`` a GIF (one palette from all frames; its frame rate rounded to
         whole hundredths of a second per frame, as GIF requires: the result's ``fps``
         says what was written), ``.webm`` a VP9 WebM (``video_quality`` is its crf,
-        0-63), ``.zip`` a zip of one PNG per frame (``00000.png``, ...).
+        0-63), ``.zip`` a zip of one PNG per frame (``00000.png``, ...). A list of
+        outputs (``["run.mp4", "run.gif"]``) renders the frames once and encodes each
+        output from them; ``RenderResult.outputs`` lists them, the first is ``output``.
+        ``stills=[0, 299]`` also keeps those frames (animation indices) as full-size PNGs
+        beside the first output (``run-00000.png``, ``run-00299.png``), listed in
+        ``RenderResult.stills``.
         ``frames`` (a ``range`` or ``slice`` of the animation's frame indices, such as
         ``range(0, 600, 10)``) renders only those frames of ``param_by_frame`` (a
         sequence then), each drawn by ``update()`` with its own index: for previews, or
@@ -106,11 +112,11 @@ class Animator(AnimatorBase):
         return client.make_video(self, output_file, param_by_frame, options, n_frames=n_frames,
                                  num_workers=num_workers, preload_factor=preload_factor,
                                  disable_progress_bar=disable_progress_bar, priority=priority,
-                                 settings=settings)
+                                 settings=settings, stills=stills)
 
     def submit(
         self,
-        output_file: Path | str,
+        output_file: Path | str | list[Path | str],
         param_by_frame: Iterable[Any],
         fps: int,
         n_frames: int | None = None,
@@ -129,6 +135,7 @@ class Animator(AnimatorBase):
         settings: Settings | None = None,
         frames: range | slice | None = None,
         cache: bool | None = None,
+        stills: Iterable[int] = (),
         on_done: Any = None,
         webhook: str | None = None,
     ) -> RenderJob:
@@ -152,7 +159,8 @@ class Animator(AnimatorBase):
         JSON, signed (see "Web apps" in the docs). ``RenderJob.webhook_status()``
         tells how the delivery went. Raises :class:`InvalidArgument` for a signature with
         other options or no queue, and for a webhook outside the allowed prefixes.
-        ``frames``, ``cache`` and the output's format are as for :meth:`make_video`.
+        ``frames``, ``cache``, ``stills``, several outputs and the output's format are as
+        for :meth:`make_video`.
         """
         settings = settings or Settings.from_env()
         options = RenderOptions(
@@ -169,7 +177,7 @@ class Animator(AnimatorBase):
         return client.submit(self, output_file, param_by_frame, options, n_frames=n_frames,
                              num_workers=num_workers, preload_factor=preload_factor,
                              priority=priority, settings=settings,
-                             on_done=on_done, webhook=webhook)
+                             on_done=on_done, webhook=webhook, stills=stills)
 
 
 def _use_cache(cache: bool | None, settings: Settings) -> bool:

@@ -23,7 +23,7 @@ from celery_animate.job import lifecycle
 from celery_animate.job.messages import LOWEST_PRIORITY
 from celery_animate.options import RenderOptions, RenderResult, as_int, as_priority
 from celery_animate.params import check_param_by_frame
-from celery_animate.paths import resolve_output
+from celery_animate.paths import output_list, resolve_output
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.loading import animator_path, pack_attrs
 
@@ -64,15 +64,16 @@ def check_call(animator: AnimatorBase, output_file: str | os.PathLike[str], para
     as_int(preload_factor, "preload_factor", minimum=1)
     as_priority(priority, LOWEST_PRIORITY)
     check_param_by_frame(param_by_frame, n_frames)
-    resolve_output(output_file, settings)
+    for output in output_list(output_file):
+        resolve_output(output, settings)
     animator_path(animator)  # a class defined in a function: no worker could import it
     return workers
 
 
-def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
+def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str] | list,
                param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None,
                num_workers: int, preload_factor: int, disable_progress_bar: bool | None,
-               settings: Settings, priority: int = 0) -> RenderResult:
+               settings: Settings, priority: int = 0, stills: Iterable[int] = ()) -> RenderResult:
     """Render and wait: see :meth:`celery_animate.Animator.make_video`.
 
     Every argument is checked first (:func:`check_call`); the animator's attributes and each
@@ -83,16 +84,19 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
                          settings=settings)
     if workers == 1:
         return render_serial(animator, output_file, param_by_frame, n_frames, options, settings,
-                             resolve_disable(disable_progress_bar))
+                             resolve_disable(disable_progress_bar), stills)
     if settings.configured:
         job = submit_job(animator, output_file, param_by_frame, options, settings, n_frames=n_frames,
-                         workers_hint=workers, chunks_per_worker=preload_factor, priority=priority)
+                         workers_hint=workers, chunks_per_worker=preload_factor, priority=priority,
+                         stills=stills)
         return _follow_or_cancel(job, disable_progress_bar)
     kept = None
+    outputs, stills = output_list(output_file), list(stills)
     if options.cache:
         settings = local_cache_settings(settings)
-        output = resolve_output(output_file, settings)
-        if "://" not in output:  # a local file: the caller can keep and publish it itself
+        output = resolve_output(outputs[0], settings)
+        # One local file: the caller can keep and publish it itself.
+        if len(outputs) == 1 and not stills and "://" not in output:
             kept = KeptVideo.find(settings, animator, param_by_frame, n_frames, options, output)
             result = kept.publish(output) if kept is not None else None
             if result is not None:
@@ -103,24 +107,27 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str],
     require_pvio()  # this machine encodes: say what to install before starting anything
     with EmbeddedCluster(workers, settings, prewarm=prewarm) as cluster:
         job = submit_job(animator, output_file, param_by_frame, options, cluster.settings,
-                         n_frames=n_frames, workers_hint=workers, chunks_per_worker=preload_factor)
+                         n_frames=n_frames, workers_hint=workers, chunks_per_worker=preload_factor,
+                         stills=stills)
         try:
             result = _follow_or_cancel(job, disable_progress_bar, cluster.check_alive)
         except BaseException:
             # The workers die with the cluster, an encoder maybe mid-write, and its Redis with
             # the job's frames: once it stopped, only the job's files beside the output are left.
             cluster.stop()
-            lifecycle.remove_files(os.fspath(output_file), job.id, cluster.settings)
+            for output in outputs:
+                lifecycle.remove_files(os.fspath(output), job.id, cluster.settings)
             raise
     if kept is not None:
         kept.keep(result)
     return result
 
 
-def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],
+def submit(animator: AnimatorBase, output_file: str | os.PathLike[str] | list,
            param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None,
            num_workers: int, preload_factor: int, settings: Settings, priority: int = 0,
-           on_done: Any = None, webhook: str | None = None) -> RenderJob:
+           on_done: Any = None, webhook: str | None = None,
+           stills: Iterable[int] = ()) -> RenderJob:
     """Enqueue and return at once: see :meth:`celery_animate.Animator.submit`."""
     workers = check_call(animator, output_file, param_by_frame, options, n_frames=n_frames,
                          num_workers=num_workers, preload_factor=preload_factor, priority=priority,
@@ -132,7 +139,7 @@ def submit(animator: AnimatorBase, output_file: str | os.PathLike[str],
         )
     return submit_job(animator, output_file, param_by_frame, options, settings, n_frames=n_frames,
                       workers_hint=workers, chunks_per_worker=preload_factor, priority=priority,
-                      on_done=on_done, webhook=webhook)
+                      on_done=on_done, webhook=webhook, stills=stills)
 
 
 def _follow_or_cancel(job: RenderJob, disable_progress_bar: bool | None,

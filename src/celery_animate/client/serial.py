@@ -6,29 +6,34 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from celery_animate import wire
 from celery_animate.client.progress import progress_bar
 from celery_animate.config import Settings
-from celery_animate.encode.encoder import encode_frames
+from celery_animate.encode.encoder import encode_frames, publish_bytes
 from celery_animate.encode.pvio_adapter import require_pvio
 from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.errors import InvalidArgument
-from celery_animate.frames import pack_frame
+from celery_animate.formats import still_name
+from celery_animate.frames import pack_frame, unpack_frame
 from celery_animate.ids import new_job_id
+from celery_animate.job.submission import still_positions
 from celery_animate.options import RenderOptions, RenderResult, animation_index, video_position
 from celery_animate.params import EMPTY_MESSAGE, FrameIndexTracker, check_param_by_frame, resolved_frames
-from celery_animate.paths import output_path, resolve_output
+from celery_animate.paths import output_list, output_path, resolve_output
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.frame_loop import PreparedFigure, render_frames
+from celery_animate.render.grab import apply_savefig_params, still_png
 from celery_animate.render.loading import pack_attrs
 from celery_animate.stores import DirectoryFrameStore
 
 
-def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
+def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str] | list,
                   param_by_frame: Iterable[Any], n_frames: int | None, options: RenderOptions,
-                  settings: Settings, disable_progress: bool) -> RenderResult:
+                  settings: Settings, disable_progress: bool,
+                  stills: Iterable[int] = ()) -> RenderResult:
     """Render every frame here into a temporary frame directory, then encode them.
 
     Frames go through the same packing and the same encoder as on a cluster,
@@ -46,7 +51,11 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
     """
     total = check_param_by_frame(param_by_frame, n_frames)
     pack_attrs(animator)  # a worker could not rebuild it: refuse it with one as with many
-    output = output_path(resolve_output(output_file, settings), settings)
+    names = [resolve_output(o, settings) for o in output_list(output_file)]
+    output, *extras = [output_path(name, settings) for name in names]
+    stills = list(stills)
+    if total is not None:  # a bad frame number fails before anything is drawn
+        still_positions(stills, options, total)
     tracker = FrameIndexTracker()
     if isinstance(param_by_frame, Sequence):  # its indices were checked whole just above
         for _ in _packable(resolved_frames(param_by_frame, n_frames)):
@@ -71,10 +80,22 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str],
                                             options.blit and settings.auto_blit):
             store.put(job_id, video_position(options, frame_idx), pack_frame(rgb))
         count = tracker.finish(n_frames)
-        with progress_bar(total=count, desc="Encoding video", unit="frame",
-                          disable=disable_progress) as bar:
-            frames = StoredFrames(store, job_id, count, max_pixels=settings.max_frame_pixels)
-            return encode_frames(frames, output, options, bar.update, job_id)
+        positions = still_positions(stills, options, count)
+        results = []
+        for target in (output, *extras):
+            desc = "Encoding video" if target is output else f"Encoding {target.name}"
+            with progress_bar(total=count, desc=desc, unit="frame",
+                              disable=disable_progress) as bar:
+                frames = StoredFrames(store, job_id, count, max_pixels=settings.max_frame_pixels)
+                results.append(encode_frames(frames, target, options, bar.update, job_id))
+        apply_savefig_params(prepared.figure, options.savefig_params)
+        width, height = prepared.figure.canvas.get_width_height(physical=True)
+        kept = []
+        for position, payload in zip(positions, store.get_many(job_id, positions), strict=True):
+            png = still_png(unpack_frame(payload, settings.max_frame_pixels), width, height)
+            name = still_name(names[0], animation_index(options, position))
+            kept.append(publish_bytes(png, output_path(name, settings), job_id, 0, lambda: None))
+        return replace(results[0], outputs=[r.output for r in results], stills=kept)
 
 
 def _packable(frames: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:

@@ -16,7 +16,7 @@ from celery_animate.config import Settings
 from celery_animate.errors import ConfigurationError
 from celery_animate.job.submission import enqueue
 from celery_animate.options import RenderOptions
-from celery_animate.paths import resolve_output
+from celery_animate.paths import output_list, resolve_output
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.loading import animator_path, check_allowed, pack_attrs
 from celery_animate.worker.app import app_for
@@ -35,6 +35,7 @@ def submit_job(
     priority: int = 0,
     on_done: Any = None,
     webhook: str | None = None,
+    stills: Iterable[int] = (),
 ) -> RenderJob:
     """Validate and enqueue a render; return at once with its :class:`RenderJob`.
 
@@ -43,7 +44,8 @@ def submit_job(
     this process, can use an animator class defined in ``__main__``.
     Raises ``ValueError``/``TypeError`` for bad params, ``ConfigurationError``
     for a cluster that cannot run this animator. ``on_done`` and ``webhook`` announce the
-    job's end (see :func:`celery_animate.job.submission.enqueue`).
+    job's end (see :func:`celery_animate.job.submission.enqueue`). ``output_file`` may list
+    several outputs, all encoded from one render; ``stills`` are frames kept as PNGs.
     """
     path = animator_path(animator)
     if path.startswith("__main__:") and not settings.embedded:
@@ -56,9 +58,9 @@ def submit_job(
     # The workers would refuse it; saying so now costs the user nothing.
     check_allowed(path, settings.allowed_animators)
     attrs = pack_attrs(animator)
-    output = resolve_output(output_file, settings)
+    output, *extra = [resolve_output(o, settings) for o in output_list(output_file)]
     job_id = enqueue(app_for(settings), settings, path, attrs, output, param_by_frame, options,
                      n_frames=n_frames, workers_hint=workers_hint,
                      chunks_per_worker=chunks_per_worker, priority=priority,
-                     on_done=on_done, webhook=webhook)
+                     on_done=on_done, webhook=webhook, extra_outputs=extra, stills=list(stills))
     return RenderJob(job_id, settings)

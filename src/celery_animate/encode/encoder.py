@@ -170,6 +170,21 @@ def publish_segments(segments: list[Path], output: str | os.PathLike[str], optio
                       started)
 
 
+def publish_bytes(data: bytes, output: str | os.PathLike[str], job_id: str, generation: int,
+                  before_publish: Callable[[], None]) -> str:
+    """Publish ``data`` (a still's PNG) at ``output`` as a video is: written to this attempt's
+    temporary file, flushed, then renamed into place (or uploaded); return where it is."""
+    output = output if isinstance(output, Path) else Path(output)
+
+    def write(tmp: Path) -> str:
+        tmp.write_bytes(data)
+        fsync_path(tmp)
+        return "png"
+
+    location, _, _ = _publish(write, output, job_id, generation, before_publish)
+    return location
+
+
 def _publish(write: Callable[[Path], str], output: Path, job_id: str, generation: int,
              before_publish: Callable[[], None]) -> tuple[str, int, str]:
     """Have ``write`` fill this attempt's temporary file, then publish it to ``output`` (a rename,

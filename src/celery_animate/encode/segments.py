@@ -53,6 +53,7 @@ from celery_animate.encode.contention import other_job_waiting
 from celery_animate.encode.encoder import encode_frames, publish_segments
 from celery_animate.encode.join import packets
 from celery_animate.encode.lease import EncodeLease
+from celery_animate.encode.more_outputs import publish_more
 from celery_animate.encode.pvio_adapter import LIBX264, encoder_version, planned_codec
 from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.encode.waiter import FrameWaiter, progress_reporter
@@ -299,6 +300,7 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
         segments = fetch_segments(record.job_id, spec, store, workdir, output.suffix)
         result = publish_segments(segments, output, spec.options, record.field("codec") or LIBX264,
                                   record.job_id, lease.generation, before_publish=lease.commit)
+        result = publish_more(record, spec, settings, store, lease, result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     record.add_seconds({"join": result.encode_seconds})

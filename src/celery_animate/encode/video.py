@@ -21,6 +21,7 @@ from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.encode.encoder import encode_frames
 from celery_animate.encode.lease import EncodeLease
+from celery_animate.encode.more_outputs import check_outputs, publish_more
 from celery_animate.encode.segments import encode_segmented
 from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.encode.waiter import FrameWaiter, progress_reporter
@@ -57,6 +58,7 @@ def encode_video(record: JobRecord, spec: JobSpec, settings: Settings, store: Fr
             raise WorkerLost(f"the encoder's process died {deaths} times while encoding this job "
                              "(killed, out of memory, or crashed in ffmpeg): see the encode "
                              "workers' logs")
+        check_outputs(spec, settings)
         if spec.n_segments > 1:
             return encode_segmented(record, spec, settings, store, lease, cache)
         output = output_path(spec.output, settings)
@@ -69,6 +71,7 @@ def encode_video(record: JobRecord, spec: JobSpec, settings: Settings, store: Fr
                               max_pixels=settings.max_frame_pixels)
         result = encode_frames(frames, output, spec.options, progress_reporter(record, record.add_encoded),
                                record.job_id, lease.generation, before_publish=lease.commit)
+        result = publish_more(record, spec, settings, store, lease, result)
         record.add_seconds({
             "store_get": frames.fetch_seconds, "wait_for_frames": frames.wait_seconds,
             "encode": result.encode_seconds - frames.fetch_seconds - frames.wait_seconds,

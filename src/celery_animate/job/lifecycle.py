@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import traceback
 from collections.abc import Iterator
@@ -54,21 +55,44 @@ def _transition(record: JobRecord, state: str, only_from: str | None = None, **f
     return run_script(record.client, "transition", script_keys, args) == 1
 
 
-def create(record: JobRecord, spec: JobSpec) -> None:
-    """Write the record of a new job in state ``queued`` and list it in the job index."""
+def create(record: JobRecord, spec: JobSpec, identical: str | None = None) -> None:
+    """Write the record of a new job in state ``queued`` and list it in the job index; with the
+    ``identical`` fingerprint it noted (:func:`attach_identical`), for its purge to remove."""
     now = time.time()
     with record.client.pipeline() as pipe:
         pipe.hset(record.key, mapping={
             "spec": spec.pack(), "state": QUEUED, "total": spec.n_frames,
             "rendered": 0, "encoded": 0, "created": now, "progress_at": now, "output": spec.output,
             # The render window counts encoder idleness from here (see window.pause).
-            "encoded_at": now,
+            "encoded_at": now, **({"identical": identical} if identical else {}),
         })
         pipe.expire(record.key, record.ttl)
         pipe.zadd(JOB_INDEX, {record.job_id: now})
         pipe.zadd(keys.ACTIVE_JOBS, {record.job_id: now})
         pipe.zremrangebyscore(JOB_INDEX, "-inf", now - record.ttl)  # their records expired
         pipe.execute()
+
+
+def attach_identical(record: JobRecord, spec: JobSpec, fingerprint: str, ttl: int) -> str | None:
+    """Note the new job (its record not yet created) as the one with ``fingerprint`` (a digest
+    of its spec and params) while it runs; if another job that has not ended already has it
+    and its spec equals ``spec``, return that job's id instead (the caller then abandons its
+    submission and follows that job). The note lives ``ttl`` seconds at most and goes when its
+    job is purged (:func:`create` keeps the fingerprint in the record for that)."""
+    key = keys.identical_job(fingerprint)
+    client = record.client
+    for _ in range(2):  # once more if the note named a job that is gone
+        if client.set(key, record.job_id, nx=True, ex=ttl):
+            return None
+        other = (client.get(key) or b"").decode()
+        try:
+            running = JobRecord(client, other, record.ttl)
+            if running.state() not in (*TERMINAL_STATES, None) and running.spec() == spec:
+                return other
+        except (InvalidArgument, JobNotFound):  # not a job id (forged), or its record is gone
+            pass
+        client.delete(key)  # a stale or forged note: take it over
+    return None
 
 
 def begin_rendering(record: JobRecord) -> bool:
@@ -175,8 +199,14 @@ def purge(record: JobRecord, cleaner: Cleaner) -> None:
             batch = parts[start:start + 1000]
             client.unlink(*(keys.lease(record.job_id, part) for part in batch),
                           *(keys.lease_generation(record.job_id, part) for part in batch))
-        remove_files(spec.output, record.job_id, cleaner.settings)
+        for output in spec.outputs:
+            remove_files(output, record.job_id, cleaner.settings)
     client.unlink(keys.segments(record.job_id))
+    fingerprint = record.field("identical")
+    if fingerprint and re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        key = keys.identical_job(fingerprint)
+        if client.get(key) == record.job_id.encode():  # a later job's note stays
+            client.unlink(key)
     cleaner.store.sweep()
     client.zrem(keys.ENDING_JOBS, record.job_id)
 
@@ -255,11 +285,12 @@ def discard_frames(store: FrameStore, job_id: str, indices: list[int] | range) -
     store.delete(job_id, list(indices))
 
 
-def abandon_submission(record: JobRecord, n_chunks: int, exc: BaseException) -> None:
-    """A submission failed part-way: delete what it staged, and fail the job if it was created."""
+def abandon_submission(record: JobRecord, n_chunks: int, exc: BaseException | None) -> None:
+    """A submission failed part-way (``exc``), or found an identical job to follow (None):
+    delete what it staged, and fail the job if it was created."""
     with contextlib.suppress(Exception):  # Redis itself may be what failed
         _delete_staged(record, n_chunks)
-        if record.exists():  # created, but the chord could not be sent
+        if exc is not None and record.exists():  # created, but the chord could not be sent
             end_job(record, exc)
 
 

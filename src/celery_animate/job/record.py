@@ -10,6 +10,7 @@ deletions are not here: they belong to :mod:`celery_animate.job.lifecycle`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from typing import Any
@@ -18,7 +19,7 @@ import redis
 
 from celery_animate import keys, wire
 from celery_animate.errors import InvalidArgument, JobNotFound, ParamsExpired
-from celery_animate.frames import checked_poster
+from celery_animate.frames import checked_poster, checked_still
 from celery_animate.ids import check_job_id
 from celery_animate.job.spec import JobSpec
 from celery_animate.keys import JOB_INDEX  # also imported from here by older code
@@ -44,8 +45,11 @@ class ChunkStager:
         self.count = 0
         self._pipe = record.client.pipeline(transaction=False)
         self._pending_bytes = 0
+        #: A digest of every chunk staged, in order: the job's params, for finding an identical job.
+        self.digest = hashlib.blake2b(digest_size=32)
 
     def add(self, frames: bytes) -> None:
+        self.digest.update(hashlib.blake2b(frames, digest_size=32).digest())
         self._pipe.set(self.record.chunk_key(self.count), frames, ex=self.ttl)
         self.count += 1
         self._pending_bytes += len(frames)
@@ -299,6 +303,14 @@ class JobRecord:
     def set_poster(self, png: bytes) -> None:
         """Keep the first frame's thumbnail with the job (see :func:`frames.poster_png`)."""
         self._update(("set", "poster", png))
+
+    def set_still(self, position: int, png: bytes) -> None:
+        """Keep the PNG still of the video's frame ``position`` until the job's end publishes it."""
+        self._update(("set", f"still:{int(position)}", png))
+
+    def still(self, position: int) -> bytes | None:
+        """The still of frame ``position``; None when it is missing, too large or not a PNG."""
+        return checked_still(self.client.hget(self.key, f"still:{int(position)}"))
 
     def poster(self) -> bytes | None:
         """The poster PNG once the first frame is rendered; None before, or if it is not a PNG."""

@@ -14,8 +14,8 @@ from typing import Any
 
 from celery_animate import wire
 from celery_animate.errors import InvalidArgument
-from celery_animate.formats import format_of, segmentable
-from celery_animate.options import RenderOptions, as_int
+from celery_animate.formats import MAX_OUTPUTS, MAX_STILLS, format_of, segmentable, still_name
+from celery_animate.options import RenderOptions, animation_index, as_int
 
 #: Longest animator path and output path a spec may carry, in characters.
 MAX_PATH_CHARS = 4096
@@ -46,10 +46,23 @@ class JobSpec:
     options: RenderOptions
     #: Frames per encode segment (see :func:`plan_segments`); 0 or ``n_frames`` for one segment.
     segment_frames: int = 0
+    #: More outputs encoded from the same frames (a job with any is one segment).
+    extra_outputs: list[str] = dataclasses.field(default_factory=list)
+    #: Video positions of the frames kept as PNG stills beside the output.
+    stills: list[int] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.segment_frames:
             self.segment_frames = self.n_frames
+
+    @property
+    def outputs(self) -> list[str]:
+        """Every output the job writes: its videos, then its stills."""
+        return [self.output, *self.extra_outputs, *(self.still_output(p) for p in self.stills)]
+
+    def still_output(self, position: int) -> str:
+        """Where the still of the video's frame ``position`` goes (named by its animation index)."""
+        return still_name(self.output, animation_index(self.options, position))
 
     @property
     def n_segments(self) -> int:
@@ -74,6 +87,8 @@ class JobSpec:
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> JobSpec:
         names = {f.name for f in dataclasses.fields(cls)}
+        # A client of a version before several outputs sends neither: it meant none.
+        fields = {"extra_outputs": [], "stills": [], **fields}
         if set(fields) != names:
             unknown, missing = sorted(set(fields) - names), sorted(names - set(fields))
             raise InvalidArgument(f"the job spec has unknown fields {unknown} or lacks {missing}")
@@ -99,5 +114,17 @@ class JobSpec:
         option_names = {f.name for f in dataclasses.fields(RenderOptions)}
         if not isinstance(options, dict) or not set(options) <= option_names:
             raise InvalidArgument("the job spec's options are not RenderOptions")
+        extra, stills = fields["extra_outputs"], fields["stills"]
+        if not isinstance(extra, list) or len(extra) >= MAX_OUTPUTS or not all(
+                isinstance(o, str) and 0 < len(o) <= MAX_PATH_CHARS for o in extra):
+            raise InvalidArgument(f"the job spec's extra outputs must be at most {MAX_OUTPUTS - 1} "
+                                  "non-empty str")
+        if not isinstance(stills, list) or len(stills) > MAX_STILLS or len(set(stills)) != len(stills) \
+                or not all(type(k) is int and 0 <= k < n_frames for k in stills):
+            raise InvalidArgument(f"the job spec's stills must be at most {MAX_STILLS} distinct "
+                                  "frame positions of the job")
+        if extra and segment_frames < n_frames:
+            raise InvalidArgument("the job spec asks for segments of a job with several outputs, "
+                                  "which is encoded whole")
         return cls(fields["animator_path"], fields["animator_attrs"], fields["output"], n_frames,
-                   n_chunks, RenderOptions(**options), min(segment_frames, n_frames))
+                   n_chunks, RenderOptions(**options), min(segment_frames, n_frames), extra, stills)

@@ -11,7 +11,7 @@ validate the animator and the output first; this module takes them as data.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
@@ -20,13 +20,14 @@ from celery import Celery
 from celery_animate import announcement, wire
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
-from celery_animate.formats import format_of, segmentable
+from celery_animate.errors import InvalidArgument
+from celery_animate.formats import MAX_STILLS, format_of, segmentable
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.messages import LOWEST_PRIORITY, send_chord
-from celery_animate.job.record import JobRecord
+from celery_animate.job.record import ChunkStager, JobRecord
 from celery_animate.job.spec import JobSpec, plan_segments
-from celery_animate.options import RenderOptions, as_priority
+from celery_animate.options import RenderOptions, animation_index, as_int, as_priority, video_position
 from celery_animate.params import (
     FrameIndexTracker,
     check_param_by_frame,
@@ -43,13 +44,16 @@ WAVES_PER_WINDOW = 4
 def enqueue(app: Celery, settings: Settings, animator_path: str, animator_attrs: bytes, output: str,
             param_by_frame: Iterable[Any], options: RenderOptions, *, n_frames: int | None = None,
             workers_hint: int = 2, chunks_per_worker: int = 8, priority: int = 0,
-            on_done: Any = None, webhook: str | None = None) -> str:
+            on_done: Any = None, webhook: str | None = None, extra_outputs: Sequence[str] = (),
+            stills: Sequence[int] = ()) -> str:
     """Stage, record and send a job whose animator (``module:Class`` and packed attributes) and
     ``output`` (as the job records it) the caller has checked; return its id.
 
     ``workers_hint`` and ``chunks_per_worker`` only size the chunks. ``on_done`` (a Celery
     signature of the caller's own task, with its queue set) and ``webhook`` (a URL under a
     prefix of ``settings.webhook_allow``) announce the job's end (:mod:`celery_animate.announcement`).
+    ``extra_outputs`` (checked like ``output``) are encoded from the same frames; ``stills``
+    are animation frame indices kept as PNGs beside ``output`` (see :func:`still_positions`).
     Raises ``ValueError``/``TypeError`` subclasses for bad params, ``priority``, ``on_done`` or
     ``webhook`` (nothing is then left in Redis), and Redis or broker errors as they come (what
     was staged is deleted).
@@ -74,10 +78,20 @@ def enqueue(app: Celery, settings: Settings, animator_path: str, animator_attrs:
         stager.flush()
         n_chunks = stager.count
         total = tracker.finish(n_frames)
-        whole = not segmentable(format_of(output))  # e.g. a GIF: one palette from every frame
+        # A GIF needs one palette from every frame; more outputs need every frame once more.
+        whole = not segmentable(format_of(output)) or bool(extra_outputs)
         spec = JobSpec(animator_path, animator_attrs, output, total, n_chunks, options,
-                       total if whole else plan_segments(total, settings.segment_length))
-        lifecycle.create(record, spec)
+                       total if whole else plan_segments(total, settings.segment_length),
+                       list(extra_outputs), still_positions(stills, options, total))
+        identical = None
+        if options.cache and on_done is None and webhook is None:
+            # The same job running already (a cell run twice, a form sent twice): follow it.
+            identical = _fingerprint(spec, stager)
+            running = lifecycle.attach_identical(record, spec, identical, settings.frame_ttl)
+            if running is not None:
+                lifecycle.abandon_submission(record, stager.count, None)
+                return running
+        lifecycle.create(record, spec, identical)
         record.set_announcements(stored_on_done, webhook)  # before any message: no end comes sooner
         send_chord(app, settings, job_id, n_chunks, priority, workers_hint, spec.n_segments)
     except BaseException as exc:
@@ -88,6 +102,31 @@ def enqueue(app: Celery, settings: Settings, animator_path: str, animator_attrs:
     with contextlib.suppress(redis.RedisError):
         record.mark_sent(settings.render_queue, settings.encode_queue)
     return job_id
+
+
+def _fingerprint(spec: JobSpec, stager: ChunkStager) -> str:
+    """A digest of everything that makes a job what it is: its spec and every staged chunk."""
+    digest = stager.digest.copy()
+    digest.update(spec.pack())
+    return digest.hexdigest()
+
+
+def still_positions(stills: Sequence[int], options: RenderOptions, n_frames: int) -> list[int]:
+    """The video positions of the animation frames ``stills`` names (``make_video``'s
+    ``stills=``), in order. Raises :class:`InvalidArgument` for more than
+    :data:`MAX_STILLS`, a repeated frame, or one the video does not show."""
+    if len(stills) > MAX_STILLS:
+        raise InvalidArgument(f"stills names {len(stills)} frames; {MAX_STILLS} at most")
+    positions = []
+    for frame_idx in stills:
+        index = as_int(frame_idx, "stills", minimum=0)
+        position = video_position(options, index)
+        if animation_index(options, position) != index or not 0 <= position < n_frames:
+            raise InvalidArgument(f"stills names frame {index}, which this video does not show")
+        if position in positions:
+            raise InvalidArgument(f"stills names frame {index} twice")
+        positions.append(position)
+    return positions
 
 
 def largest_chunk(settings: Settings, n_frames: int | None, workers: int) -> int:

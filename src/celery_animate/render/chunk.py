@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument, TryLater, WorkerLost
@@ -23,8 +25,8 @@ from celery_animate.job.window import pause
 from celery_animate.options import animation_index, video_position
 from celery_animate.params import describe_ranges
 from celery_animate.render.cache_key import FrameKeys
-from celery_animate.render.frame_loop import FigureCache, render_frames
-from celery_animate.render.grab import poster_png
+from celery_animate.render.frame_loop import FigureCache, PreparedFigure, render_frames
+from celery_animate.render.grab import apply_savefig_params, poster_png, still_png
 from celery_animate.states import QUEUED, TERMINAL_STATES
 from celery_animate.stores import FrameStore
 
@@ -83,6 +85,7 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     keys = (FrameKeys.build(cache, prepared.animator, spec.animator_path, spec.animator_attrs,
                             options, prepared.rc) if cache is not None and options.cache else None)
     names: dict[int, str] = {}
+    stills = set(spec.stills)
     if keys is not None:
         clock = time.perf_counter()
         names = {frame_idx: keys.frame(frame_idx, params) for frame_idx, params in animation}
@@ -92,8 +95,9 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
         for frame_idx, payload in hits:  # kept by the job like drawn ones: the window counts them
             position = video_position(options, frame_idx)
             store.put(record.job_id, position, payload)
-            if position == 0:
-                record.set_poster(poster_png(unpack_frame(payload, settings.max_frame_pixels)))
+            if position == 0 or position in stills:
+                keep_pictures(record, spec, stills, position,
+                              unpack_frame(payload, settings.max_frame_pixels), prepared)
             written.append(position)
         hit = {frame_idx for frame_idx, _ in hits}
         animation = [(frame_idx, params) for frame_idx, params in animation if frame_idx not in hit]
@@ -117,8 +121,8 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
         store.put(record.job_id, position, payload)
         if frame_idx in names:
             keys.cache.put(names[frame_idx], payload)  # type: ignore[union-attr]
-        if position == 0:  # a web page can show it while the rest is made
-            record.set_poster(poster_png(rgb))
+        if position == 0 or position in stills:
+            keep_pictures(record, spec, stills, position, rgb, prepared)
         written.append(position)
         # Progress (and news of an ended job) every REPORT_SECONDS, not every frame; shown
         # progress every SHOW_SECONDS: each is a Redis round trip.
@@ -139,6 +143,18 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
             return ChunkOutcome([], [], ended=True)
     record.add_seconds(seconds)
     return ChunkOutcome(written, completed_segments(spec, store, record.job_id, written))
+
+
+def keep_pictures(record: JobRecord, spec: JobSpec, stills: set[int], position: int,
+                  rgb: np.ndarray, prepared: PreparedFigure) -> None:
+    """Keep the poster (of the video's first frame: a web page can show it while the rest is
+    made) and the still of ``position`` if the job asks for one, cut to the figure's size."""
+    if position == 0:
+        record.set_poster(poster_png(rgb))
+    if position in stills:
+        apply_savefig_params(prepared.figure, spec.options.savefig_params)  # its size at this dpi
+        width, height = prepared.figure.canvas.get_width_height(physical=True)
+        record.set_still(position, still_png(rgb, width, height))
 
 
 def completed_segments(spec: JobSpec, store: FrameStore, job_id: str, written: list[int]) -> list[int]:

@@ -49,3 +49,11 @@ def poster_png(frame: np.ndarray, side: int = POSTER_SIDE) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def still_png(frame: np.ndarray, width: int, height: int) -> bytes:
+    """A full-size PNG of ``frame`` (RGB, padded) cut back to the figure's ``width`` x ``height``."""
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame[:height, :width])).save(out, format="PNG",
+                                                                        compress_level=6)
+    return out.getvalue()
