@@ -53,6 +53,7 @@ def test_embedded_reruns_draw_exactly_the_frames_whose_inputs_changed(embedded_c
                                              cache=True, disable_progress_bar=True)
     assert (tmp_path / "b.mp4").read_bytes() == (tmp_path / "a.mp4").read_bytes()
     assert again.encode_seconds == 0.0 and again.n_frames == first.n_frames
+    assert again.outputs == [str(tmp_path / "b.mp4")]
     assert frame_entries(embedded_cache) == drawn
 
     # One frame's params: that frame alone is drawn again, and the video equals a cache-free one.

@@ -264,7 +264,9 @@ def test_pvio_answers_any_exception_of_an_nvenc_attempt_by_encoding_again_with_l
 @pytest.mark.parametrize("stop", [EncodeAbandoned("the job was cancelled"), TryLater(1.0, "later")])
 def test_an_encoder_that_steps_aside_is_not_encoded_again_with_libx264(tmp_path, monkeypatch, stop):
     _pretend_nvenc(monkeypatch)
-    frames = _StopsAt(5, at=2, error=stop)
+    # Stopped at the attempt's first frame: before anything reaches ffmpeg, whose NVENC attempt
+    # fails here (no GPU) and, on a loaded machine, could otherwise fail first.
+    frames = _StopsAt(5, at=0, error=stop)
     feed = pvio_adapter.PvioFeed(frames, lambda n: None)
     with pytest.raises(type(stop)) as raised:
         pvio_adapter.write_video(tmp_path / "v.mp4", feed, 5, mode="gpu", quality=10, preset=None,

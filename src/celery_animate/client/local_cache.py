@@ -112,12 +112,15 @@ class KeptVideo:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return RenderResult(**{**fields, "output": output, "size_bytes": len(data),
-                               "encode_seconds": 0.0})
+        return RenderResult(**{**fields, "output": output, "outputs": [output], "stills": [],
+                               "size_bytes": len(data), "encode_seconds": 0.0})
 
     def keep(self, result: RenderResult) -> None:
         """Keep the video ``result`` names (a local file) for the next identical render."""
         with contextlib.suppress(OSError):
+            if Path(result.output).stat().st_size * 8 > self.cache.backend.max_bytes:
+                return  # the cache would not keep it: do not read it
             data = Path(result.output).read_bytes()
-            fields = {k: v for k, v in asdict(result).items() if k != "output"}
+            fields = {k: v for k, v in asdict(result).items()
+                      if k not in ("output", "outputs", "stills")}
             self.cache.put(self.name, wire.packb([fields, data]))

@@ -85,24 +85,14 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     keys = (FrameKeys.build(cache, prepared.animator, spec.animator_path, spec.animator_attrs,
                             options, prepared.rc) if cache is not None and options.cache else None)
     names: dict[int, str] = {}
-    stills = set(spec.stills)
     if keys is not None:
         clock = time.perf_counter()
         names = {frame_idx: keys.frame(frame_idx, params) for frame_idx, params in animation}
-        found = keys.cache.get_many(list(names.values()))
-        hits = [(frame_idx, payload) for frame_idx, payload in zip(names, found, strict=True)
-                if payload is not None]
-        for frame_idx, payload in hits:  # kept by the job like drawn ones: the window counts them
-            position = video_position(options, frame_idx)
-            store.put(record.job_id, position, payload)
-            if position == 0 or position in stills:
-                keep_pictures(record, spec, stills, position,
-                              unpack_frame(payload, settings.max_frame_pixels), prepared)
-            written.append(position)
-        hit = {frame_idx for frame_idx, _ in hits}
+        hit = copy_cached(record, spec, store, keys.cache, names, prepared, settings)
+        written.extend(video_position(options, frame_idx) for frame_idx in hit)
         animation = [(frame_idx, params) for frame_idx, params in animation if frame_idx not in hit]
         seconds["cache_get"] = time.perf_counter() - clock
-        seconds["frames_from_cache"] = len(hits)
+        seconds["frames_from_cache"] = len(hit)
         if not animation or time.perf_counter() - clock > REPORT_SECONDS:
             state = lifecycle.report_chunk(record, chunk_no, len(written))
             if state is None or state in TERMINAL_STATES:
@@ -121,8 +111,8 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
         store.put(record.job_id, position, payload)
         if frame_idx in names:
             keys.cache.put(names[frame_idx], payload)  # type: ignore[union-attr]
-        if position == 0 or position in stills:
-            keep_pictures(record, spec, stills, position, rgb, prepared)
+        if position == 0 or position in spec.stills:
+            keep_pictures(record, spec, position, rgb, prepared)
         written.append(position)
         # Progress (and news of an ended job) every REPORT_SECONDS, not every frame; shown
         # progress every SHOW_SECONDS: each is a Redis round trip.
@@ -145,13 +135,32 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     return ChunkOutcome(written, completed_segments(spec, store, record.job_id, written))
 
 
-def keep_pictures(record: JobRecord, spec: JobSpec, stills: set[int], position: int,
-                  rgb: np.ndarray, prepared: PreparedFigure) -> None:
+def copy_cached(record: JobRecord, spec: JobSpec, store: FrameStore, cache: FrameCache,
+                names: dict[int, str], prepared: PreparedFigure, settings: Settings) -> set[int]:
+    """Copy the frames found in ``cache`` (``names``: animation frame index to entry name) into
+    the job's frames in ``store``; return the indices of those found. They are the job's like
+    drawn ones, so the render window counts them and the job's end deletes them."""
+    found = cache.get_many(list(names.values()))
+    hit = set()
+    for frame_idx, payload in zip(names, found, strict=True):
+        if payload is None:
+            continue
+        position = video_position(spec.options, frame_idx)
+        store.put(record.job_id, position, payload)
+        if position == 0 or position in spec.stills:
+            keep_pictures(record, spec, position,
+                          unpack_frame(payload, settings.max_frame_pixels), prepared)
+        hit.add(frame_idx)
+    return hit
+
+
+def keep_pictures(record: JobRecord, spec: JobSpec, position: int, rgb: np.ndarray,
+                  prepared: PreparedFigure) -> None:
     """Keep the poster (of the video's first frame: a web page can show it while the rest is
     made) and the still of ``position`` if the job asks for one, cut to the figure's size."""
     if position == 0:
         record.set_poster(poster_png(rgb))
-    if position in stills:
+    if position in spec.stills:
         apply_savefig_params(prepared.figure, spec.options.savefig_params)  # its size at this dpi
         width, height = prepared.figure.canvas.get_width_height(physical=True)
         record.set_still(position, still_png(rgb, width, height))
