@@ -9,7 +9,8 @@ two deployments:
 * **embedded**: ``make_video(num_workers=2)`` with nothing configured, each call
   starting and stopping its own cluster, as a script run again would;
 * **cluster**: a private Redis with real ``celery worker`` processes (prefork; render -c 2,
-  encode -c 1) that share a ``CELERY_ANIMATE_CACHE_SECRET``; ``submit().wait()``.
+  encode -c 1) that share a ``CELERY_ANIMATE_CACHE_SECRET``, warmed by a short job first;
+  ``submit().wait()``.
 
 Each round starts from an empty cache and times, in this order: a render without the
 cache (what a run costs without it), the first run with ``cache=True`` (an empty cache),
@@ -81,6 +82,9 @@ def cluster_round(work: Path, params: list) -> tuple[dict[str, float], bool, dic
     env = {"CELERY_ANIMATE_CACHE_SECRET": secrets.token_hex(16)}
     seconds, stats = {}, {}
     with cluster(work, 1, **env) as (settings, _):
+        # A first job, not timed: the workers' processes import and set up what they need once.
+        WaveAnimation().submit(str(work / "warm.mp4"), params[:30], fps=FPS,
+                               settings=settings).wait(timeout=600)
         calls = [("no cache", params, False), ("first run, cache=True", params, True),
                  ("unchanged re-run", params, True), ("10 frames changed", changed_params(params), True),
                  ("fresh", changed_params(params), False)]

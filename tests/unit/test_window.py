@@ -14,16 +14,25 @@ from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import MAX_SEGMENTS, JobSpec, plan_segments
 from celery_animate.job.submission import largest_chunk
-from celery_animate.job.window import MAX_PAUSE_SECONDS, STALL_SECONDS, pause
+from celery_animate.job.window import (
+    CACHED_FIRST_PAUSE_SECONDS,
+    FIRST_PAUSE_SECONDS,
+    MAX_PAUSE_SECONDS,
+    MIN_PAUSE_SECONDS,
+    PAUSE_SECONDS,
+    STALL_SECONDS,
+    pause,
+)
 from celery_animate.options import RenderOptions
 from celery_animate.params import choose_chunk_size
 
 SETTINGS = Settings(window_frames=20)
 
 
-def job(fake_redis, n_frames=100, segment_frames=10):
+def job(fake_redis, n_frames=100, segment_frames=10, options=None):
     record = JobRecord(fake_redis, new_job_id())
-    spec = JobSpec("m:C", b"\x80", "/o.mp4", n_frames, 10, RenderOptions(fps=1), segment_frames)
+    spec = JobSpec("m:C", b"\x80", "/o.mp4", n_frames, 10, options or RenderOptions(fps=1),
+                   segment_frames)
     lifecycle.create(record, spec)
     return record, spec
 
@@ -46,9 +55,28 @@ def must_wait(record, spec, settings, first_frame) -> bool:
 
 def test_tasks_far_ahead_wait_longer(fake_redis):
     record, spec = job(fake_redis, n_frames=10_000)
-    assert pause(record, spec, SETTINGS, 20) == 1.0 and pause(record, spec, SETTINGS, 29) == 1.0
-    assert pause(record, spec, SETTINGS, 30) == 2.0
+    # No segment finished yet: the encoders' pace is unknown, a short wait per segment ahead.
+    first = FIRST_PAUSE_SECONDS
+    assert pause(record, spec, SETTINGS, 20) == first and pause(record, spec, SETTINGS, 29) == first
+    assert pause(record, spec, SETTINGS, 30) == 2 * first
     assert pause(record, spec, SETTINGS, 9_990) == MAX_PAUSE_SECONDS
+
+
+def test_tasks_wait_as_long_as_the_encoders_take_per_segment_and_never_much_longer(fake_redis):
+    record, spec = job(fake_redis, n_frames=10_000)
+    record.finish_segment(0, 10)
+    record.note_segment_seconds(0.4)  # the last segment took its encoder 0.4 s
+    assert pause(record, spec, SETTINGS, 30) == pytest.approx(0.4)
+    assert pause(record, spec, SETTINGS, 40) == pytest.approx(0.8)
+    record.note_segment_seconds(7.0)  # slow encoders: still asked again every second per segment
+    assert pause(record, spec, SETTINGS, 30) == PAUSE_SECONDS
+    record.note_segment_seconds(0.001)  # segments from the cache: not a storm of retries either
+    assert pause(record, spec, SETTINGS, 30) == MIN_PAUSE_SECONDS
+
+
+def test_a_cached_job_asks_again_soon_before_its_first_segment(fake_redis):
+    record, spec = job(fake_redis, n_frames=10_000, options=RenderOptions(fps=1, cache=True))
+    assert pause(record, spec, SETTINGS, 20) == CACHED_FIRST_PAUSE_SECONDS
 
 
 def test_the_window_is_never_shorter_than_a_segment(fake_redis):
