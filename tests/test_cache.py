@@ -177,6 +177,8 @@ def test_a_worker_without_a_secret_renders_in_full(make_cluster, tmp_path):
         assert job.stats()["frames_drawn"] == N
     assert_video(tmp_path / "b.mp4", serial_frames(BarCode(), params))
     assert RenderJob(job.id, private.settings).progress().rendered == N
+    log = private.logs["render"].read_text()
+    assert "asks for the frame cache, but this worker has no CELERY_ANIMATE_CACHE_SECRET" in log
 
 
 def test_many_writers_at_once_keep_a_redis_cache_within_its_bound(redis_server):
@@ -252,3 +254,44 @@ def test_a_forged_identical_note_is_taken_over(make_cluster, tmp_path):
         assert fresh.id not in (job.id, "../../etc")
         fresh.wait(timeout=120)
         assert_video(tmp_path / "n.mp4", serial_frames(BarCode(), params))
+
+
+def test_a_few_changed_frames_are_finished_in_this_process_with_the_clusters_bytes(
+        embedded_cache, tmp_path, monkeypatch):
+    from celery_animate.client import dispatch
+
+    params = bar_params(130)  # three segments of 44 frames
+    BarCode(tag="local").make_video(tmp_path / "a.mp4", params, fps=10, num_workers=2,
+                                    cache=True, disable_progress_bar=True)
+    drawn = frame_entries(embedded_cache)
+    changed = list(params)
+    changed[50] = {"y": params[50]["y"] * 0.5}
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for one changed frame")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dispatch, "EmbeddedCluster", no_cluster)
+        result = BarCode(tag="local").make_video(tmp_path / "b.mp4", changed, fps=10,
+                                                 num_workers=2, cache=True,
+                                                 disable_progress_bar=True)
+    assert result.n_frames == 130 and result.outputs == [str(tmp_path / "b.mp4")]
+    assert len(frame_entries(embedded_cache) - drawn) == 1
+    fresh = Settings.from_env({"CELERY_ANIMATE_SEGMENT_FRAMES": "60"})
+    BarCode(tag="local").make_video(tmp_path / "fresh.mp4", changed, fps=10, num_workers=2,
+                                    settings=fresh, disable_progress_bar=True)
+    assert (tmp_path / "b.mp4").read_bytes() == (tmp_path / "fresh.mp4").read_bytes()
+    assert_video(tmp_path / "b.mp4", serial_frames(BarCode(tag="local"), changed))
+
+    # Changes in every segment: that is a cluster's work again.
+    everywhere = list(changed)
+    for k in (5, 60, 120):
+        everywhere[k] = {"y": params[k]["y"] * 0.25}
+    with monkeypatch.context() as patch:
+        started = []
+        real = dispatch.EmbeddedCluster
+        patch.setattr(dispatch, "EmbeddedCluster", lambda *a, **k: started.append(1) or real(*a, **k))
+        BarCode(tag="local").make_video(tmp_path / "c.mp4", everywhere, fps=10, num_workers=2,
+                                        cache=True, disable_progress_bar=True)
+    assert started and len(frame_entries(embedded_cache) - drawn) == 4
+    assert_video(tmp_path / "c.mp4", serial_frames(BarCode(tag="local"), everywhere))

@@ -12,6 +12,7 @@ from typing import Any
 
 from celery_animate.client.embedded.cluster import EmbeddedCluster
 from celery_animate.client.local_cache import KeptVideo, local_cache_settings
+from celery_animate.client.local_rerun import finish_here
 from celery_animate.client.progress import follow, resolve_disable
 from celery_animate.client.render_job import RenderJob
 from celery_animate.client.serial import render_serial
@@ -19,6 +20,7 @@ from celery_animate.client.submit import submit_job
 from celery_animate.config import Settings
 from celery_animate.encode.pvio_adapter import require_pvio
 from celery_animate.errors import ConfigurationError, InvalidArgument
+from celery_animate.formats import MP4, format_of
 from celery_animate.job import lifecycle
 from celery_animate.job.messages import LOWEST_PRIORITY
 from celery_animate.options import RenderOptions, RenderResult, as_int, as_priority
@@ -99,6 +101,11 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str] | lis
         if len(outputs) == 1 and not stills and "://" not in output:
             kept = KeptVideo.find(settings, animator, param_by_frame, n_frames, options, output)
             result = kept.publish(output) if kept is not None else None
+            if result is None and kept is not None and format_of(output) == MP4:
+                result = finish_here(kept, animator, options, output, settings,
+                                     resolve_disable(disable_progress_bar))
+                if result is not None:
+                    kept.keep(result)
             if result is not None:
                 return result
     # The workers are forked from here, so they can set up this very instance

@@ -70,6 +70,10 @@ class KeptVideo:
 
     cache: FrameCache
     name: str
+    #: The job's ``(video position, params as workers read them)``, in order, and the cache
+    #: entry name of each frame.
+    frames: list[tuple[int, Any]]
+    frame_names: list[str]
 
     @classmethod
     def find(cls, settings: Settings, animator: AnimatorBase, param_by_frame: Iterable[Any],
@@ -87,14 +91,15 @@ class KeptVideo:
         if keys is None:
             return None
         # Params as workers will read them back from the wire, so the names match theirs.
-        frames = sorted(resolved_frames(param_by_frame, n_frames), key=lambda pair: pair[0])
-        names = [keys.frame(animation_index(options, position), wire.unpackb(wire.packb(params)))
+        frames = [(position, wire.unpackb(wire.packb(params))) for position, params in
+                  sorted(resolved_frames(param_by_frame, n_frames), key=lambda pair: pair[0])]
+        names = [keys.frame(animation_index(options, position), params)
                  for position, params in frames]
         material = wire.packb([VIDEO_ENTRY_VERSION, encoder_version(), format_of(output),
                                options.fps, options.video_mode, options.video_quality,
                                options.video_preset, options.video_extra_ffmpeg_params,
                                settings.segment_frames, names])
-        return cls(cache, cache.name("video", material))
+        return cls(cache, cache.name("video", material), frames, names)
 
     def publish(self, output: str) -> RenderResult | None:
         """Write the kept video to ``output`` (a local path) as an encoder would (a temporary

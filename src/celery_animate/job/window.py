@@ -29,8 +29,8 @@ PAUSE_SECONDS, MAX_PAUSE_SECONDS, MIN_PAUSE_SECONDS = 1.0, 30.0, 0.05
 #: Seconds per segment ahead a task waits before any segment of its job is finished (the
 #: encoders' pace is not known yet): short, since a task told to wait whole seconds per segment
 #: comes back long after the encoders needed its frames (a 600-frame job took 7.7 s instead of
-#: 4.2 s); shorter still for a job that uses the frame cache, whose segments may all come from
-#: the cache, a few hundredths of a second each.
+#: 4.2 s); shorter still for a job that takes more frames from the frame cache than it draws (a
+#: re-run), whose segments may all come from the cache, a few hundredths of a second each.
 FIRST_PAUSE_SECONDS, CACHED_FIRST_PAUSE_SECONDS = 0.25, 0.05
 #: Segments whose encode leases :func:`encoder_alive` asks about, at most (a window of a
 #: thousand segments is no bound worth one more key per question).
@@ -67,10 +67,19 @@ def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int
     # Encoders that take segments from the frame cache finish one in a few hundredths of a
     # second: a task that waited whole seconds per segment would hold the job back for nothing.
     pace = record.segment_seconds()
-    if pace is None:  # no segment finished yet: a cached job's may come at once
-        pace = CACHED_FIRST_PAUSE_SECONDS if spec.options.cache else FIRST_PAUSE_SECONDS
+    if pace is None:  # no segment finished yet: a re-run's may all come from the cache at once
+        pace = CACHED_FIRST_PAUSE_SECONDS if from_cache_so_far(record, spec) else FIRST_PAUSE_SECONDS
     per_segment = max(MIN_PAUSE_SECONDS, min(PAUSE_SECONDS, pace))
     return min(MAX_PAUSE_SECONDS, per_segment * ahead)
+
+
+def from_cache_so_far(record: JobRecord, spec: JobSpec) -> bool:
+    """Whether a job that uses the frame cache has, so far, taken at least as many frames from
+    it as it drew (none yet counts): its segments are likely to come from the cache too."""
+    if not spec.options.cache:
+        return False
+    drawn, cached = record.client.hmget(record.key, "stat:frames_drawn", "stat:frames_from_cache")
+    return float(drawn or 0) <= float(cached or 0)
 
 
 def encoder_alive(record: JobRecord, spec: JobSpec, first: int, end: int) -> bool:

@@ -8,6 +8,8 @@ frames lie beyond the job's render window.
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from celery_animate.render.frame_loop import FigureCache, PreparedFigure, render
 from celery_animate.render.grab import apply_savefig_params, poster_png, still_png
 from celery_animate.states import QUEUED, TERMINAL_STATES
 from celery_animate.stores import FrameStore
+
+logger = logging.getLogger(__name__)
 
 #: Seconds between a chunk's progress reports to the job, and between its shown progress.
 REPORT_SECONDS, SHOW_SECONDS = 0.25, 2.0
@@ -82,6 +86,8 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     written: list[int] = []
     # The chunk holds the video's frames; update() gets the animation's index of each.
     animation = [(animation_index(options, position), params) for position, params in frames]
+    if options.cache and cache is None:
+        _warn_no_cache_secret()
     keys = (FrameKeys.build(cache, prepared.animator, spec.animator_path, spec.animator_attrs,
                             options, prepared.rc) if cache is not None and options.cache else None)
     names: dict[int, str] = {}
@@ -133,6 +139,13 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
             return ChunkOutcome([], [], ended=True)
     record.add_seconds(seconds)
     return ChunkOutcome(written, completed_segments(spec, store, record.job_id, written))
+
+
+@functools.cache
+def _warn_no_cache_secret() -> None:
+    logger.warning("a job asks for the frame cache, but this worker has no "
+                   "CELERY_ANIMATE_CACHE_SECRET: it draws every frame (set the same secret on "
+                   "every worker to share a cache)")
 
 
 def copy_cached(record: JobRecord, spec: JobSpec, store: FrameStore, cache: FrameCache,
