@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from celery_animate.cache.base import ENTRY_NAME, CacheBackend, check_name
+from celery_animate.stores.directory import write_whole
 
 #: Bytes written between two counts of the directory: the bound is overshot by at most this
 #: share of it before the oldest entries go.
@@ -32,10 +32,7 @@ class DirectoryCache(CacheBackend):
             path = self.folder / name
             try:
                 fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            except (FileNotFoundError, NotADirectoryError):
-                out.append(None)
-                continue
-            except OSError:  # a link planted in its place
+            except OSError:  # not there, or a link planted in its place
                 out.append(None)
                 continue
             with os.fdopen(fd, "rb") as f:
@@ -46,14 +43,7 @@ class DirectoryCache(CacheBackend):
 
     def put(self, name: str, data: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, self.folder / check_name(name))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_whole(self.folder / check_name(name), data)
         self._written += len(data)
         if self._written * RECOUNT_SHARE >= self.max_bytes:
             self._written = 0

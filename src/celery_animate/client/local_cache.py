@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,8 +24,10 @@ import numpy as np
 from celery_animate import wire
 from celery_animate.cache import FrameCache, open_frame_cache
 from celery_animate.config import CLUSTER_SEGMENT_FRAMES, Settings
+from celery_animate.encode.encoder import publish_bytes
 from celery_animate.encode.pvio_adapter import encoder_version
 from celery_animate.formats import format_of
+from celery_animate.ids import new_job_id
 from celery_animate.options import RenderOptions, RenderResult, animation_index
 from celery_animate.params import resolved_frames
 from celery_animate.render.animator_base import AnimatorBase
@@ -102,21 +103,14 @@ class KeptVideo:
         return cls(cache, cache.name("video", material), frames, names)
 
     def publish(self, output: str) -> RenderResult | None:
-        """Write the kept video to ``output`` (a local path) as an encoder would (a temporary
-        file beside it, renamed into place) and return its result; None when it is not kept."""
+        """Publish the kept video at ``output`` (a local path) as an encoder publishes a video (a
+        flushed temporary file beside it, renamed into place) and return its result; None when
+        it is not kept."""
         entry = self.cache.get(self.name)
         if entry is None:
             return None
         fields, data = wire.unpackb(entry)
-        target = Path(output)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        publish_bytes(data, output, new_job_id(), 0, before_publish=lambda: None)
         return RenderResult(**{**fields, "output": output, "outputs": [output], "stills": [],
                                "size_bytes": len(data), "encode_seconds": 0.0})
 

@@ -47,9 +47,10 @@ class PreparedFigure:
     rc: str = ""
 
     @classmethod
-    def prepare(cls, animator: AnimatorBase) -> PreparedFigure:
-        """Run ``setup()`` and mark the animator's animated artists, if it has any."""
-        rc = rc_digest()
+    def prepare(cls, animator: AnimatorBase, note_rc: bool = True) -> PreparedFigure:
+        """Run ``setup()`` and mark the animator's animated artists, if it has any. With
+        ``note_rc``, note the rcParams in force first (:attr:`rc`, for the frame cache's key)."""
+        rc = rc_digest() if note_rc else ""
         figure = animator.setup_figure()
         return cls(animator, figure, _animated_artists(animator, figure), rc=rc)
 
@@ -185,7 +186,9 @@ def render_frames(
     :mod:`celery_animate.render.blit`); frames are the same either way.
     """
     for count, (frame_idx, params) in enumerate(frames, start=1):
-        current = prepared if reuse_figure_object else PreparedFigure.prepare(prepared.animator)
+        # A figure set up for one frame is never keyed: the cache keys the first one's rcParams.
+        current = (prepared if reuse_figure_object
+                   else PreparedFigure.prepare(prepared.animator, note_rc=False))
         apply_savefig_params(current.figure, savefig_params)
         try:
             current.animator.update(frame_idx, params)

@@ -21,6 +21,19 @@ from celery_animate.stores.base import (
 MAX_READ = MAX_SEGMENT_BYTES + 1
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never
+    half of it: into a temporary file beside it (``.tmp-*``), then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class DirectoryFrameStore(FrameStore):
     """One file per frame (``<idx>.frame``) and per encoded segment (``<k>.segment``) under
     ``<root>/<job id>/``, written to a temp name then renamed.
@@ -48,17 +61,8 @@ class DirectoryFrameStore(FrameStore):
         self._write(job_id, self._path(job_id, frame_idx), payload)
 
     def _write(self, job_id: str, path: Path, payload: bytes) -> None:
-        job_dir = self._job_dir(job_id)
-        job_dir.mkdir(parents=True, exist_ok=True)
-        # Readers must never see half a frame: write beside it, then rename.
-        fd, tmp = tempfile.mkstemp(dir=job_dir, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._job_dir(job_id).mkdir(parents=True, exist_ok=True)
+        write_whole(path, payload)
 
     def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
         out: list[bytes | None] = []
