@@ -295,3 +295,21 @@ def test_a_few_changed_frames_are_finished_in_this_process_with_the_clusters_byt
                                         cache=True, disable_progress_bar=True)
     assert started and len(frame_entries(embedded_cache) - drawn) == 4
     assert_video(tmp_path / "c.mp4", serial_frames(BarCode(tag="local"), everywhere))
+
+
+def test_a_kept_video_goes_under_the_output_root_like_the_first(embedded_cache, tmp_path,
+                                                                 monkeypatch):
+    root, elsewhere = tmp_path / "root", tmp_path / "cwd"
+    root.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setenv("CELERY_ANIMATE_OUTPUT_ROOT", str(root))
+    monkeypatch.chdir(elsewhere)
+    params = bar_params(N)
+    first = BarCode(tag="root").make_video("a.mp4", params, fps=10, num_workers=2, cache=True,
+                                           disable_progress_bar=True)
+    (root / "a.mp4").rename(root / "first.mp4")
+    again = BarCode(tag="root").make_video("a.mp4", params, fps=10, num_workers=2, cache=True,
+                                           disable_progress_bar=True)
+    assert again.encode_seconds == 0.0 and again.output == first.output == str(root / "a.mp4")
+    assert (root / "a.mp4").read_bytes() == (root / "first.mp4").read_bytes()
+    assert list(elsewhere.iterdir()) == []

@@ -25,7 +25,7 @@ from celery_animate.job import lifecycle
 from celery_animate.job.messages import LOWEST_PRIORITY
 from celery_animate.options import RenderOptions, RenderResult, as_int, as_priority
 from celery_animate.params import check_param_by_frame
-from celery_animate.paths import output_list, resolve_output
+from celery_animate.paths import output_list, output_path, resolve_output
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.loading import animator_path, pack_attrs
 
@@ -100,7 +100,8 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str] | lis
         # One local file: the caller can keep and publish it itself.
         if len(outputs) == 1 and not stills and "://" not in output:
             kept = KeptVideo.find(settings, animator, param_by_frame, n_frames, options, output)
-            result = kept.publish(output) if kept is not None else None
+            # Where the output is on this machine: under the output root when there is one.
+            result = kept.publish(str(output_path(output, settings))) if kept is not None else None
             if result is None and kept is not None and format_of(output) == MP4:
                 result = finish_here(kept, animator, options, output, settings,
                                      resolve_disable(disable_progress_bar))
