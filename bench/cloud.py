@@ -23,9 +23,7 @@ import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import redis  # noqa: E402
 from animators import HD, BarCode, bar_params  # noqa: E402
 from s3 import SeaweedS3  # noqa: E402
+from webhooks import Receiver  # noqa: E402
 
 from bench.encode_scaling import cluster  # noqa: E402
 from celery_animate import Settings, keys  # noqa: E402
@@ -44,44 +43,6 @@ RESULTS = ROOT / "bench" / "results"
 BUCKET = "bench"
 ENCODING = {"video_mode": "cpu", "video_quality": 20, "video_preset": "medium"}
 MB = 10**6
-
-
-class TimedReceiver:
-    """A webhook receiver on 127.0.0.1 that notes when (``time.time()``) each POST arrived, once
-    its body is read, before it answers: ``arrivals[path]`` is ``(seconds, body)``."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[str, tuple[float, str]] = {}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                receiver.arrivals.setdefault(self.path, (time.time(), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def wait(self, path: str, timeout: float = 60) -> tuple[float, str]:
-        deadline = time.monotonic() + timeout
-        while path not in self.arrivals:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no webhook POST to {path} within {timeout} s")
-            time.sleep(0.01)
-        return self.arrivals[path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- a. uploads -----------------------------------------------------------------------------------
@@ -162,7 +123,7 @@ def local_vs_s3(settings: Settings, client: redis.Redis, local_root: Path,
 
 
 # -- c. webhooks ------------------------------------------------------------------------------
-def webhook_latency(settings: Settings, client: redis.Redis, receiver: TimedReceiver,
+def webhook_latency(settings: Settings, client: redis.Redis, receiver: Receiver,
                     local_root: Path, n_jobs: int) -> dict:
     """Seconds from each of ``n_jobs`` small jobs' end (its record's ``finished``) to its webhook's
     POST arriving at ``receiver``, one job at a time."""
@@ -192,7 +153,7 @@ def run(smoke: bool) -> dict:
         work = Path(tmp)
         local_root = work / "videos"
         local_root.mkdir()
-        receiver = TimedReceiver()
+        receiver = Receiver()
         try:
             with SeaweedS3(work / "seaweed") as s3:
                 s3.create_bucket(BUCKET)

@@ -15,17 +15,21 @@ def free_port() -> int:
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: keeps every POST as ``(path, headers, body)``. A path
-    starting with ``/slow`` is answered only after ``slow_seconds`` the first time."""
+    """A webhook receiver on 127.0.0.1: keeps every POST as ``(path, headers, body)``, and when
+    (``time.time()``, once its body is read, before it answers) the first POST to each path
+    arrived: ``arrivals[path]`` is ``(seconds, body)``. A path starting with ``/slow`` is
+    answered only after ``slow_seconds`` the first time."""
 
     def __init__(self, port: int = 0, slow_seconds: float = 0.0):
         self.requests: list[tuple[str, dict[str, str], str]] = []
+        self.arrivals: dict[str, tuple[float, str]] = {}
         self.slow_seen: set[str] = set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                receiver.arrivals.setdefault(self.path, (time.time(), body))
                 receiver.requests.append((self.path, dict(self.headers), body))
                 if self.path.startswith("/slow") and self.path not in receiver.slow_seen:
                     receiver.slow_seen.add(self.path)
@@ -43,6 +47,15 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def wait(self, path: str, timeout: float = 60) -> tuple[float, str]:
+        """``arrivals[path]`` once a POST to ``path`` came; ``RuntimeError`` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while path not in self.arrivals:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no webhook POST to {path} within {timeout} s")
+            time.sleep(0.01)
+        return self.arrivals[path]
 
     def to(self, path: str) -> list[tuple[str, dict[str, str], str]]:
         return [request for request in self.requests if request[0] == path]
