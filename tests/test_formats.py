@@ -12,8 +12,9 @@ import zipfile
 
 import numpy as np
 import pytest
+import redis
 from animators import BarCode, bar_params, decode_index
-from helpers import assert_video, decode, serial_frames
+from helpers import assert_video, decode, serial_frames, wait_until
 from workers import SPLIT, private_cluster
 
 from celery_animate.encode.join import packets
@@ -124,6 +125,10 @@ def test_several_outputs_and_stills_come_from_one_render(cluster, tmp_path):
     assert_stills(result.stills, expected, [0, 17, 39])
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted([o.name for o in outputs] + [f"run-{k:05d}.png" for k in (0, 17, 39)])
+    # The job's record outlives it (its result), but not the full-size stills it carried.
+    client = redis.Redis.from_url(cluster.settings.broker_url)
+    wait_until(lambda: not [f for f in client.hkeys(f"celery_animate:job:{job.id}")
+                            if f.startswith(b"still:")], 30, "the stills leave the record")
 
 
 def test_a_segmented_job_keeps_its_stills_too(cluster, tmp_path):

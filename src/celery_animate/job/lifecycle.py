@@ -177,9 +177,10 @@ def end_job(record: JobRecord, outcome: RenderResult | BaseException | Cancel,
 
 def purge(record: JobRecord, cleaner: Cleaner) -> None:
     """Remove everything the ended job owns, wherever it lies: its frames and encoded segments
-    in the frame store, staged params, segment marks, encode leases and their generation
-    counters in Redis, and its partial files and any encoded segments an older version kept
-    beside the output; then take it off the list of jobs to purge.
+    in the frame store, staged params, the stills kept in its record, segment marks, encode
+    leases and their generation counters in Redis, and its partial files and any encoded
+    segments an older version kept beside the output; then take it off the list of jobs to
+    purge.
 
     Safe to repeat (what is gone stays gone) and never touches the output itself.
     Only call it for an ended job. A record that is gone or unreadable (expired, lost,
@@ -194,6 +195,8 @@ def purge(record: JobRecord, cleaner: Cleaner) -> None:
         cleaner.store.delete_job(record.job_id, spec.n_frames)
         cleaner.store.delete_segments(record.job_id, spec.n_segments)
         _delete_staged(record, spec.n_chunks)
+        if spec.stills:  # full-size PNGs: published by now, or never to be
+            client.hdel(record.key, *(f"still:{position}" for position in spec.stills))
         parts = ["", *(f":seg{k}" for k in range(spec.n_segments))]
         for start in range(0, len(parts), 1000):
             batch = parts[start:start + 1000]
