@@ -17,10 +17,11 @@ import redis
 from animators import BarCode, bar_params
 from helpers import assert_video, serial_frames, wait_until
 
-from celery_animate import RenderJob
+from celery_animate import RenderJob, wire
 from celery_animate.cache import namespace_of
 from celery_animate.config import Settings
 from celery_animate.keys import cache_recency
+from celery_animate.stores import open_frame_store
 
 N = 40
 
@@ -313,3 +314,58 @@ def test_a_kept_video_goes_under_the_output_root_like_the_first(embedded_cache, 
     assert again.encode_seconds == 0.0 and again.output == first.output == str(root / "a.mp4")
     assert (root / "a.mp4").read_bytes() == (root / "first.mp4").read_bytes()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_an_unchanged_cluster_job_publishes_its_kept_video_and_a_forged_one_is_rendered(
+        make_cluster, tmp_path):
+    """Workers on a real Redis keep a segmented job's whole video; the same job again stores no
+    frame and gets the same bytes, and leaves nothing behind. A stranger who replaces the kept
+    video's entry (with another video's sealed entry, or with garbage) gets a fresh render."""
+    env = {**cache_env("kept"), "CELERY_ANIMATE_SEGMENT_FRAMES": "8"}
+    private = make_cluster(env=env)
+    settings = private.settings
+    client = redis.Redis.from_url(settings.broker_url)
+    store = open_frame_store(settings)
+    params = bar_params(N)
+    expected = serial_frames(BarCode(tag="kept"), params)
+    first = BarCode(tag="kept").submit(tmp_path / "a.mp4", params, fps=10, settings=settings,
+                                       cache=True)
+    first.wait(timeout=120)
+    assert first.stats()["frames_drawn"] == N and "video_from_cache" not in first.stats()
+    other = BarCode(tag="kept").submit(tmp_path / "o.mp4", params[::-1], fps=10,
+                                       settings=settings, cache=True)
+    other.wait(timeout=120)
+
+    again = BarCode(tag="kept").submit(tmp_path / "b.mp4", params, fps=10, settings=settings,
+                                       cache=True)
+    result = again.wait(timeout=120)
+    stats = again.stats()
+    assert stats["video_from_cache"] == 1 and stats["frames_drawn"] == 0
+    assert (tmp_path / "b.mp4").read_bytes() == (tmp_path / "a.mp4").read_bytes()
+    assert (result.n_frames, result.outputs) == (N, [str(tmp_path / "b.mp4")])
+    assert_video(tmp_path / "b.mp4", expected)
+    progress = again.progress()
+    assert (progress.rendered, progress.encoded) == (N, N)
+    spec_segments = N // 8
+
+    def leftovers() -> list:
+        return ([k for k in range(N) if store.get_many(again.id, [k])[0] is not None]
+                + [k for k in range(spec_segments + 1) if store.get_segment(again.id, k) is not None]
+                + [key for key in client.scan_iter(f"*{again.id}*") if client.ttl(key) < 0])
+
+    wait_until(lambda: not leftovers(), message="the job's data to be deleted", show=leftovers)
+
+    namespace = namespace_of("kept")
+    videos = [name for name in client.zrange(cache_recency(namespace), 0, -1) if b":video-" in name]
+    assert len(videos) == 2  # one per job that differs
+    first_bytes = (tmp_path / "a.mp4").read_bytes()
+    mine = next(name for name in videos if wire.unpackb(client.get(name)[32:])[1] == first_bytes)
+    theirs = next(name for name in videos if name != mine)
+    for k, forged in enumerate((client.get(theirs), b"\0" * 32 + client.get(mine)[32:])):
+        client.set(mine, forged)
+        job = BarCode(tag="kept").submit(tmp_path / f"f{k}.mp4", params, fps=10, settings=settings,
+                                         cache=True)
+        job.wait(timeout=120)
+        assert "video_from_cache" not in job.stats()
+        assert job.stats()["frames_from_cache"] == N
+        assert (tmp_path / f"f{k}.mp4").read_bytes() == first_bytes

@@ -184,3 +184,47 @@ def test_params_read_back_from_the_wire_key_like_the_callers():
     sent = {"y": np.linspace(0, 1, 5), "t": (1, 2)}
     assert keys.frame(0, wire.unpackb(wire.packb(sent))) == keys.frame(
         0, wire.unpackb(wire.packb(wire.unpackb(wire.packb(sent)))))
+
+
+def test_a_kept_video_note_counts_only_when_these_workers_signed_it_for_this_job(fake_redis):
+    from celery_animate.ids import new_job_id
+    from celery_animate.job import kept_video
+    from celery_animate.job.kept_video import KeptNote
+    from celery_animate.job.record import JobRecord
+
+    cache = FrameCache(MemoryCache(NAMESPACE, 2**20), "s")
+    one, two = (JobRecord(fake_redis, new_job_id()) for _ in range(2))
+    for record in (one, two):
+        fake_redis.hset(record.key, "state", "rendering")
+    gone = JobRecord(fake_redis, new_job_id())
+    assert kept_video.claim_lookup(one) and not kept_video.claim_lookup(one)
+    assert not kept_video.claim_lookup(gone) and not fake_redis.exists(gone.key)  # not recreated
+    assert kept_video.read_note(one, cache) is None  # claimed, not noted yet
+    outcome = KeptNote(cache.name("video", b"v"), found=True)
+    kept_video.note(one, cache, outcome)
+    assert kept_video.read_note(one, cache) == outcome
+    assert kept_video.read_note(one, FrameCache(MemoryCache(NAMESPACE, 1), "other")) is None
+    note = fake_redis.hget(one.key, kept_video.NOTE_FIELD)
+    # What a stranger may write: this job's note in another job, a hit made of a miss, another
+    # entry's name under the same signature, a note of his own.
+    fake_redis.hset(two.key, kept_video.NOTE_FIELD, note)
+    assert kept_video.read_note(two, cache) is None
+    for forged in (note.replace(b"hit ", b"miss "),
+                   note.replace(outcome.name.encode(), b"video-" + b"0" * 64),
+                   b"hit video-" + b"1" * 64 + b" " + b"2" * 64, b"hit", b""):
+        fake_redis.hset(one.key, kept_video.NOTE_FIELD, forged)
+        assert kept_video.read_note(one, cache) is None, forged
+
+
+def test_a_kept_video_entry_that_is_not_one_is_refused():
+    from celery_animate.errors import EncodeIncomplete
+    from celery_animate.job.kept_video import pack_entry, unpack_entry
+
+    fields = {"n_frames": 3, "width": 64, "height": 48, "fps": 10.0, "encoder": "libx264"}
+    assert unpack_entry(pack_entry({**fields, "extra": 1}, b"mp4")) == (fields, b"mp4")
+    for bad in (wire.packb([{**fields, "n_frames": True}, b"x"]),
+                wire.packb([{**fields, "width": "64"}, b"x"]), wire.packb([{"n_frames": 3}, b"x"]),
+                wire.packb([fields, "x"]), wire.packb([fields]),
+                wire.packb("x"), b"\xc1"):
+        with pytest.raises(EncodeIncomplete):
+            unpack_entry(bad)

@@ -264,3 +264,18 @@ def test_segments_go_through_the_store_and_nothing_but_the_video_lies_beside_it(
         lease.release()
     assert len(packets(out).pts) == 24 and list(out.parent.iterdir()) == [out]
     assert record.state() == "done" and store.segment_bytes() == 0 and len(store) == 0
+
+
+def test_directory_frames_taken_back_after_the_end_leave_no_folder(tmp_path):
+    """A render task that stored frames after its job's purge deletes them again: the folder
+    they made goes with them (a folder that still holds something stays)."""
+    store = DirectoryFrameStore(tmp_path, ttl=100)
+    job_id = new_job_id()
+    store.put(job_id, 0, b"a")
+    store.put(job_id, 1, b"b")
+    store.delete(job_id, [0])
+    assert sorted(p.name for p in (tmp_path / job_id).iterdir()) == ["000000001.frame"]
+    store.delete(job_id, [1])
+    assert list(tmp_path.iterdir()) == []
+    store.put(job_id, 2, b"c")  # a later frame makes it again
+    assert store.get_many(job_id, [2]) == [b"c"]

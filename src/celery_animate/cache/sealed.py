@@ -41,6 +41,7 @@ class FrameCache:
         self.backend = backend
         self._name_key = derive(secret, b"names")
         self._seal_key = derive(secret, b"seals")
+        self._note_key = derive(secret, b"notes")
 
     def name(self, kind: str, material: bytes) -> str:
         """The entry name of a ``kind`` (``frame``, ``segment``, ``video``) whose inputs are
@@ -57,15 +58,22 @@ class FrameCache:
 
     def get_many(self, names: list[str]) -> list[bytes | None]:
         """The content of each entry, ``None`` where it is missing or its seal does not match."""
-        out: list[bytes | None] = []
-        for name, entry in zip(names, self.backend.get_many(names), strict=True):
-            if entry is None or len(entry) < TAG_BYTES:
-                out.append(None)
-                continue
-            content = memoryview(entry)[TAG_BYTES:]
-            valid = hmac.compare_digest(entry[:TAG_BYTES], self._tag(name, content))
-            out.append(bytes(content) if valid else None)
-        return out
+        return [self.open(name, entry) for name, entry in zip(names, self.backend.get_many(names),
+                                                              strict=True)]
+
+    def open(self, name: str, entry: bytes | None) -> bytes | None:
+        """The content of ``entry`` (sealed bytes as a backend keeps them, read from wherever
+        they were copied to) if it is entry ``name`` as these workers sealed it; else None."""
+        if entry is None or len(entry) < TAG_BYTES:
+            return None
+        content = memoryview(entry)[TAG_BYTES:]
+        valid = hmac.compare_digest(entry[:TAG_BYTES], self._tag(name, content))
+        return bytes(content) if valid else None
+
+    def sign(self, text: str) -> str:
+        """A keyed hash (hex) of ``text``, for notes that must come from these workers (a record
+        field naming an entry), under a key of its own."""
+        return hashlib.blake2b(text.encode(), key=self._note_key, digest_size=32).hexdigest()
 
     def get(self, name: str) -> bytes | None:
         return self.get_many([name])[0]

@@ -26,16 +26,14 @@ from celery_animate.cache import FrameCache, open_frame_cache
 from celery_animate.config import CLUSTER_SEGMENT_FRAMES, Settings
 from celery_animate.encode.encoder import publish_bytes
 from celery_animate.encode.pvio_adapter import encoder_version
-from celery_animate.formats import format_of
+from celery_animate.errors import EncodeIncomplete
 from celery_animate.ids import new_job_id
+from celery_animate.job.kept_video import pack_entry, unpack_entry, video_entry_name
 from celery_animate.options import RenderOptions, RenderResult, animation_index
 from celery_animate.params import resolved_frames
 from celery_animate.render.animator_base import AnimatorBase
 from celery_animate.render.cache_key import FrameKeys, rc_digest
 from celery_animate.render.loading import animator_path, pack_attrs
-
-#: Bumped whenever a kept video's entry changes its layout.
-VIDEO_ENTRY_VERSION = 1
 
 
 def local_cache_settings(settings: Settings) -> Settings:
@@ -96,11 +94,9 @@ class KeptVideo:
                   sorted(resolved_frames(param_by_frame, n_frames), key=lambda pair: pair[0])]
         names = [keys.frame(animation_index(options, position), params)
                  for position, params in frames]
-        material = wire.packb([VIDEO_ENTRY_VERSION, encoder_version(), format_of(output),
-                               options.fps, options.video_mode, options.video_quality,
-                               options.video_preset, options.video_extra_ffmpeg_params,
-                               settings.segment_frames, names])
-        return cls(cache, cache.name("video", material), frames, names)
+        name = video_entry_name(cache, names, options, output, settings.segment_frames,
+                                encoder_version())
+        return cls(cache, name, frames, names)
 
     def publish(self, output: str) -> RenderResult | None:
         """Publish the kept video at ``output`` (a local path) as an encoder publishes a video (a
@@ -109,17 +105,17 @@ class KeptVideo:
         entry = self.cache.get(self.name)
         if entry is None:
             return None
-        fields, data = wire.unpackb(entry)
+        try:
+            fields, data = unpack_entry(entry)
+        except EncodeIncomplete:  # kept by another version: render it again
+            return None
         publish_bytes(data, output, new_job_id(), 0, before_publish=lambda: None)
-        return RenderResult(**{**fields, "output": output, "outputs": [output], "stills": [],
-                               "size_bytes": len(data), "encode_seconds": 0.0})
+        return RenderResult(output=output, **fields, size_bytes=len(data), encode_seconds=0.0,
+                            outputs=[output])
 
     def keep(self, result: RenderResult) -> None:
         """Keep the video ``result`` names (a local file) for the next identical render."""
         with contextlib.suppress(OSError):
             if Path(result.output).stat().st_size * 8 > self.cache.backend.max_bytes:
                 return  # the cache would not keep it: do not read it
-            data = Path(result.output).read_bytes()
-            fields = {k: v for k, v in asdict(result).items()
-                      if k not in ("output", "outputs", "stills")}
-            self.cache.put(self.name, wire.packb([fields, data]))
+            self.cache.put(self.name, pack_entry(asdict(result), Path(result.output).read_bytes()))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from celery_animate.encode.formats import count_frames, write_format
-from celery_animate.encode.join import join_segments, packets
+from celery_animate.encode.join import Packets, join_segments, packets
 from celery_animate.encode.pvio_adapter import PvioFeed, write_video
 from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.errors import DiskFull, EncodeIncomplete, OutputStoreError
@@ -145,10 +145,12 @@ class _Mapped:
 
 def publish_segments(segments: list[Path], output: str | os.PathLike[str], options: RenderOptions,
                      encoder: str, job_id: str, generation: int,
-                     before_publish: Callable[[], None]) -> RenderResult:
+                     before_publish: Callable[[], None],
+                     on_joined: Callable[[Path, Packets], None] | None = None) -> RenderResult:
     """Join encoded ``segments`` (in order) into ``output`` by stream copy, with the same
     guarantees as :func:`encode_frames`: the joined file is checked (frame count, continuous
-    timestamps) and flushed before it is renamed into place (or uploaded). Raises
+    timestamps) and flushed before it is renamed into place (or uploaded). ``on_joined`` is
+    given the flushed file and its packets before that (to keep a copy). Raises
     :class:`EncodeIncomplete` when the segments cannot be joined or the join is not whole,
     :class:`DiskFull`, :class:`~celery_animate.errors.OutputStoreError`.
     """
@@ -162,6 +164,8 @@ def publish_segments(segments: list[Path], output: str | os.PathLike[str], optio
     def write(tmp: Path) -> str:
         joined.append(join_segments(segments, tmp, faststart))
         fsync_path(tmp)
+        if on_joined is not None:
+            on_joined(tmp, joined[0])
         return encoder
 
     location, size, _ = _publish(write, output, job_id, generation, before_publish)

@@ -52,6 +52,7 @@ from celery_animate.connection import REDIS_SCHEMES, redis_client
 from celery_animate.encode.contention import other_job_waiting
 from celery_animate.encode.encoder import encode_frames, publish_segments
 from celery_animate.encode.join import packets
+from celery_animate.encode.kept_video import keeper, lookup_outcome, publish_kept
 from celery_animate.encode.lease import EncodeLease
 from celery_animate.encode.more_outputs import publish_more
 from celery_animate.encode.pvio_adapter import LIBX264, encoder_version, planned_codec
@@ -277,10 +278,19 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
                      lease: EncodeLease, cache: FrameCache | None = None) -> dict:
     """The chord's callback for a segmented job, holding the job's lease: every frame is rendered.
     Encode the segments nobody encoded, wait for those being encoded, read them all back from the
-    frame store, join, publish. Raises :class:`EncodeIncomplete` (which fails the job) when a
-    segment is missing from the store or is not what its encoder stored (see
-    :func:`fetch_segments`)."""
+    frame store, join, publish. A cache job's video that its render chunks found kept is
+    published instead, and one they did not find is kept (:mod:`celery_animate.job.kept_video`).
+    Raises :class:`EncodeIncomplete` (which fails the job) when a segment is missing from the
+    store or is not what its encoder stored (see :func:`fetch_segments`), or a kept video's
+    copy is (see :func:`publish_kept`)."""
     output = output_path(spec.output, settings)
+    kept = lookup_outcome(record, spec, cache)
+    if kept is not None and kept.found:
+        lifecycle.discard_stale_attempts(output, record.job_id, lease.generation)
+        result = publish_kept(record, spec, settings, store, lease, cache, kept)  # type: ignore[arg-type]
+        lifecycle.end_job(record, result, lifecycle.Cleaner(store, settings))
+        return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder,
+                "segments": 0}
     deadline = time.monotonic() + JOIN_WAIT_SECONDS
     for segment, finished in enumerate(record.finished_segments(spec.n_segments)):
         if finished or encode_one_segment(record, spec, settings, store, segment,
@@ -298,8 +308,10 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
     try:
         _discard_stale_workdirs(prefix, keep=workdir)
         segments = fetch_segments(record.job_id, spec, store, workdir, output.suffix)
-        result = publish_segments(segments, output, spec.options, record.field("codec") or LIBX264,
-                                  record.job_id, lease.generation, before_publish=lease.commit)
+        codec = record.field("codec") or LIBX264
+        result = publish_segments(segments, output, spec.options, codec, record.job_id,
+                                  lease.generation, before_publish=lease.commit,
+                                  on_joined=keeper(cache, kept, codec, spec.options.fps))
         result = publish_more(record, spec, settings, store, lease, result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

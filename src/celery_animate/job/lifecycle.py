@@ -176,9 +176,9 @@ def end_job(record: JobRecord, outcome: RenderResult | BaseException | Cancel,
 
 
 def purge(record: JobRecord, cleaner: Cleaner) -> None:
-    """Remove everything the ended job owns, wherever it lies: its frames and encoded segments
-    in the frame store, staged params, the stills kept in its record, segment marks, encode
-    leases and their generation counters in Redis, and its partial files and any encoded
+    """Remove everything the ended job owns, wherever it lies: its frames, encoded segments and
+    copy of a kept video in the frame store, staged params, the stills kept in its record,
+    segment marks, encode leases and their generation counters in Redis, and its partial files and any encoded
     segments an older version kept beside the output; then take it off the list of jobs to
     purge.
 
@@ -193,7 +193,8 @@ def purge(record: JobRecord, cleaner: Cleaner) -> None:
         spec = None
     if spec is not None:
         cleaner.store.delete_job(record.job_id, spec.n_frames)
-        cleaner.store.delete_segments(record.job_id, spec.n_segments)
+        # One more than it has: a kept video's copy lies after them (kept_video.kept_slot).
+        cleaner.store.delete_segments(record.job_id, spec.n_segments + 1)
         _delete_staged(record, spec.n_chunks)
         if spec.stills:  # full-size PNGs: published by now, or never to be
             client.hdel(record.key, *(f"still:{position}" for position in spec.stills))

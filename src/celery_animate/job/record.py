@@ -227,6 +227,16 @@ class JobRecord:
         self._update(("setnx", "codec", codec))
         return self.field("codec")
 
+    def set_once(self, field: str, value: str) -> str | None:
+        """Set ``field`` to ``value`` unless it is set; return its value now (None if the record
+        is gone: it is never recreated)."""
+        self._update(("setnx", field, value))
+        return self.field(field)
+
+    def set_field(self, field: str, value: str) -> bool:
+        """Set ``field`` to ``value`` if the record exists; False if it is gone."""
+        return self._update(("set", field, value))
+
     def reset_encoded(self) -> None:
         self._update(("set", "encoded", 0))
 

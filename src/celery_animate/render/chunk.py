@@ -29,6 +29,7 @@ from celery_animate.params import describe_ranges
 from celery_animate.render.cache_key import FrameKeys
 from celery_animate.render.frame_loop import FigureCache, PreparedFigure, render_frames
 from celery_animate.render.grab import apply_savefig_params, poster_png, still_png
+from celery_animate.render.kept_lookup import noted_kept, video_is_kept
 from celery_animate.states import QUEUED, TERMINAL_STATES
 from celery_animate.stores import FrameStore
 
@@ -66,6 +67,8 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     if type(chunk_no) is not int or not 0 <= chunk_no < spec.n_chunks:
         raise InvalidArgument(f"chunk {chunk_no!r} does not exist: the job has {spec.n_chunks}")
     frames = record.load_chunk(chunk_no, spec.n_frames)
+    if cache is not None and noted_kept(record, spec, cache):  # before the window: it never opens
+        return _counted_as_done(record, chunk_no, frames)
     wait = pause(record, spec, settings, min(index for index, _ in frames))
     if wait:
         raise TryLater(wait, f"chunk {chunk_no} waits for the render window")
@@ -86,10 +89,9 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     written: list[int] = []
     # The chunk holds the video's frames; update() gets the animation's index of each.
     animation = [(animation_index(options, position), params) for position, params in frames]
-    if options.cache and cache is None:
-        _warn_no_cache_secret()
-    keys = (FrameKeys.build(cache, prepared.animator, spec.animator_path, spec.animator_attrs,
-                            options, prepared.rc) if cache is not None and options.cache else None)
+    keys = _cache_keys(spec, prepared, cache)
+    if keys is not None and video_is_kept(record, spec, keys, store, settings):
+        return _counted_as_done(record, chunk_no, frames)
     names: dict[int, str] = {}
     if keys is not None:
         clock = time.perf_counter()
@@ -139,6 +141,26 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
             return ChunkOutcome([], [], ended=True)
     record.add_seconds(seconds)
     return ChunkOutcome(written, completed_segments(spec, store, record.job_id, written))
+
+
+def _counted_as_done(record: JobRecord, chunk_no: int, frames: list) -> ChunkOutcome:
+    """The outcome of a chunk of a job whose video is kept: the chord's callback publishes it, so
+    the chunk's frames count as done without being stored."""
+    state = lifecycle.report_chunk(record, chunk_no, len(frames))
+    return ChunkOutcome([], [], ended=state is None or state in TERMINAL_STATES)
+
+
+def _cache_keys(spec: JobSpec, prepared: PreparedFigure, cache: FrameCache | None) -> FrameKeys | None:
+    """The keys of the job's frames in this worker's ``cache``; None when the job does not ask
+    for the cache, this worker has none (said once in its log), or the animator's source is
+    not found."""
+    if not spec.options.cache:
+        return None
+    if cache is None:
+        _warn_no_cache_secret()
+        return None
+    return FrameKeys.build(cache, prepared.animator, spec.animator_path, spec.animator_attrs,
+                           spec.options, prepared.rc)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -61,8 +62,14 @@ class DirectoryFrameStore(FrameStore):
         self._write(job_id, self._path(job_id, frame_idx), payload)
 
     def _write(self, job_id: str, path: Path, payload: bytes) -> None:
-        self._job_dir(job_id).mkdir(parents=True, exist_ok=True)
-        write_whole(path, payload)
+        for attempt in range(2):
+            self._job_dir(job_id).mkdir(parents=True, exist_ok=True)
+            try:
+                write_whole(path, payload)
+                return
+            except FileNotFoundError:  # the folder was emptied and removed meanwhile: again
+                if attempt:
+                    raise
 
     def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
         out: list[bytes | None] = []
@@ -79,6 +86,10 @@ class DirectoryFrameStore(FrameStore):
     def delete(self, job_id: str, indices: list[int]) -> None:
         for i in indices:
             self._path(job_id, i).unlink(missing_ok=True)
+        # A folder left empty goes too: a task that stored frames after its job's end (and its
+        # purge) takes them back this way, and must not leave their folder behind.
+        with contextlib.suppress(OSError):  # not empty, or gone
+            self._job_dir(job_id).rmdir()
 
     def put_segment(self, job_id: str, segment: int, data: bytes) -> None:
         check_segment_size(job_id, segment, len(data))
