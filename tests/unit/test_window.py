@@ -15,7 +15,7 @@ from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import MAX_SEGMENTS, JobSpec, plan_segments
 from celery_animate.job.submission import largest_chunk
 from celery_animate.job.window import (
-    CACHED_FIRST_PAUSE_SECONDS,
+    CACHED_PAUSE_SECONDS,
     FIRST_PAUSE_SECONDS,
     MAX_PAUSE_SECONDS,
     MIN_PAUSE_SECONDS,
@@ -74,14 +74,19 @@ def test_tasks_wait_as_long_as_the_encoders_take_per_segment_and_never_much_long
     assert pause(record, spec, SETTINGS, 30) == MIN_PAUSE_SECONDS
 
 
-def test_a_cached_job_asks_again_soon_before_its_first_segment_while_it_finds_its_frames(
-        fake_redis):
+def test_a_cached_job_asks_again_soon_while_it_finds_its_frames(fake_redis):
     record, spec = job(fake_redis, n_frames=10_000, options=RenderOptions(fps=1, cache=True))
-    assert pause(record, spec, SETTINGS, 20) == CACHED_FIRST_PAUSE_SECONDS
+    assert pause(record, spec, SETTINGS, 20) == CACHED_PAUSE_SECONDS
     record.add_seconds({"frames_drawn": 5, "frames_from_cache": 10})
-    assert pause(record, spec, SETTINGS, 20) == CACHED_FIRST_PAUSE_SECONDS
+    assert pause(record, spec, SETTINGS, 20) == CACHED_PAUSE_SECONDS
     record.add_seconds({"frames_drawn": 30})  # a first run: drawing, like any job
     assert pause(record, spec, SETTINGS, 20) == FIRST_PAUSE_SECONDS
+    record.finish_segment(0, 10)
+    record.note_segment_seconds(0.5)
+    assert pause(record, spec, SETTINGS, 30) == pytest.approx(0.5)
+    # A re-run: the one segment encoded anew (its changed frames) sets no pace for the rest.
+    record.add_seconds({"frames_from_cache": 100})
+    assert pause(record, spec, SETTINGS, 30) == CACHED_PAUSE_SECONDS
 
 
 def test_the_window_is_never_shorter_than_a_segment(fake_redis):

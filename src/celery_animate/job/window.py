@@ -29,9 +29,10 @@ PAUSE_SECONDS, MAX_PAUSE_SECONDS, MIN_PAUSE_SECONDS = 1.0, 30.0, 0.05
 #: Seconds per segment ahead a task waits before any segment of its job is finished (the
 #: encoders' pace is not known yet): short, since a task told to wait whole seconds per segment
 #: comes back long after the encoders needed its frames (a 600-frame job took 7.7 s instead of
-#: 4.2 s); shorter still for a job that takes more frames from the frame cache than it draws (a
-#: re-run), whose segments may all come from the cache, a few hundredths of a second each.
-FIRST_PAUSE_SECONDS, CACHED_FIRST_PAUSE_SECONDS = 0.25, 0.05
+#: 4.2 s). A job that takes at least as many frames from the frame cache as it draws (a
+#: re-run), whose segments mostly come from the cache a few hundredths of a second each, waits
+#: the shortest pause per segment throughout.
+FIRST_PAUSE_SECONDS, CACHED_PAUSE_SECONDS = 0.25, 0.05
 #: Segments whose encode leases :func:`encoder_alive` asks about, at most (a window of a
 #: thousand segments is no bound worth one more key per question).
 MAX_LEASES_ASKED = 1000
@@ -66,9 +67,12 @@ def pause(record: JobRecord, spec: JobSpec, settings: Settings, first_frame: int
     ahead = (first_frame - end) // spec.segment_frames + 1
     # Encoders that take segments from the frame cache finish one in a few hundredths of a
     # second: a task that waited whole seconds per segment would hold the job back for nothing.
-    pace = record.segment_seconds()
-    if pace is None:  # no segment finished yet: a re-run's may all come from the cache at once
-        pace = CACHED_FIRST_PAUSE_SECONDS if from_cache_so_far(record, spec) else FIRST_PAUSE_SECONDS
+    # A re-run's segments mostly come from the cache, and those that do not say nothing of the
+    # next: a pace taken from the one segment encoded anew held the rest back for its length.
+    if from_cache_so_far(record, spec):
+        pace = CACHED_PAUSE_SECONDS
+    else:  # before a segment is finished the encoders' pace is not known yet
+        pace = record.segment_seconds() or FIRST_PAUSE_SECONDS
     per_segment = max(MIN_PAUSE_SECONDS, min(PAUSE_SECONDS, pace))
     return min(MAX_PAUSE_SECONDS, per_segment * ahead)
 
