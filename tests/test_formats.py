@@ -150,11 +150,33 @@ def test_several_outputs_and_stills_in_this_process(tmp_path):
     assert_stills(result.stills, expected, [5])
 
 
+def test_a_png_output_writes_the_stills_alone_from_only_the_frames_they_need(cluster, tmp_path):
+    params = bar_params(40)
+    job = BarCode(tag="alone").submit(tmp_path / "run.png", params, fps=10,
+                                      settings=cluster.settings, stills=[39, 9, 24])
+    result = job.wait(timeout=120)
+    # From the first still to the last by their common step (15): frames 9, 24 and 39 only.
+    assert job.stats()["frames_drawn"] == 3 and job.progress().total == 3
+    assert_stills(result.stills, serial_frames(BarCode(), params), [39, 9, 24])
+    assert (result.output, result.outputs, result.n_frames, result.encoder) == (
+        result.stills[0], [], 3, "png")
+    assert (result.width, result.height) == serial_frames(BarCode(), params[:1])[0].shape[1::-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"run-{k:05d}.png" for k in (9, 24, 39)]
+    (tmp_path / "one").mkdir()
+    serial = BarCode().make_video(tmp_path / "one" / "s.png", params, fps=10, num_workers=1,
+                                  stills=[2, 5], disable_progress_bar=True)
+    assert_stills(serial.stills, serial_frames(BarCode(), params), [2, 5])
+    assert (serial.outputs, serial.n_frames) == ([], 2)
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["s-00002.png", "s-00005.png"]
+
+
 @pytest.mark.parametrize("stills, outputs, match", [
     ([40], ["a.mp4"], "does not show"),
     ([3, 3], ["a.mp4"], "twice"),
     ([], ["a.mp4", "a.mp4"], "twice"),
     ([], [], "list of 1"),
+    ([], ["a.png"], "names no frame"),
+    ([1], ["a.mp4", "a.png"], "only output"),
 ])
 def test_bad_stills_and_outputs_are_refused_before_anything_is_drawn(tmp_path, stills, outputs,
                                                                       match):

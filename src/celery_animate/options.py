@@ -201,8 +201,8 @@ class RenderResult:
         if path.stat().st_size > self.EMBED_LIMIT or suffix == ".zip":  # a zip of PNGs: a link
             return f'<p><a href="{html.escape(path.as_uri())}">{caption}</a></p>'
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        if suffix == ".gif":
-            shown = f'<img width="{self.width}" src="data:image/gif;base64,{data}">'
+        if suffix in (".gif", ".png"):  # a GIF, or the first still of a job of stills only
+            shown = f'<img width="{self.width}" src="data:image/{suffix[1:]};base64,{data}">'
         else:
             kind = "webm" if suffix == ".webm" else "mp4"
             shown = (f'<video controls loop width="{self.width}" '

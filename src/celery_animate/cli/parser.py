@@ -59,7 +59,8 @@ def _frame_range(text: str) -> slice:
 def _add_render_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("animator", help="path/to/file.py:ClassName or package.module:ClassName")
     parser.add_argument("-o", "--output", required=True, action="append",
-                        help="output path (.mp4; .gif, .webm, or .zip of PNG frames) or an object "
+                        help="output path (.mp4; .gif, .webm, .zip of PNG frames, or .png for "
+                             "the --still frames alone) or an object "
                              "URL (s3://bucket/key.mp4, gs://, az://, file://); workers write only "
                              "under CELERY_ANIMATE_OUTPUT_ROOT. Repeat it for more outputs from "
                              "the same frames (-o run.mp4 -o run.gif)")

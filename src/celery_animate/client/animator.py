@@ -11,15 +11,20 @@ attributes must be plain data (numbers, strings, lists, dicts, numpy arrays).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from celery_animate.client import dispatch as client
 from celery_animate.client.render_job import RenderJob
 from celery_animate.config import Settings
+from celery_animate.formats import STILLS, format_of, stills_frames
 from celery_animate.options import RenderOptions, RenderResult, select_frames
 from celery_animate.params import IndexedFrameParams
+from celery_animate.paths import output_list
 from celery_animate.render.animator_base import AnimatorBase
 
 __all__ = ["Animator", "IndexedFrameParams"]
@@ -105,6 +110,8 @@ class Animator(AnimatorBase):
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
             blit=blit, cache=_use_cache(cache, settings),
         )
+        stills = list(stills)
+        frames = _frames_to_render(output_file, param_by_frame, frames, stills)
         if frames is not None:
             param_by_frame, options.frame_start, options.frame_step = select_frames(
                 param_by_frame, frames, n_frames)
@@ -170,6 +177,8 @@ class Animator(AnimatorBase):
             plotting_log_interval=plotting_log_interval, saving_log_interval=saving_log_interval,
             blit=blit, cache=_use_cache(cache, settings),
         )
+        stills = list(stills)
+        frames = _frames_to_render(output_file, param_by_frame, frames, stills)
         if frames is not None:
             param_by_frame, options.frame_start, options.frame_step = select_frames(
                 param_by_frame, frames, n_frames)
@@ -178,6 +187,19 @@ class Animator(AnimatorBase):
                              num_workers=num_workers, preload_factor=preload_factor,
                              priority=priority, settings=settings,
                              on_done=on_done, webhook=webhook, stills=stills)
+
+
+def _frames_to_render(output_file: Any, param_by_frame: Any, frames: range | slice | None,
+                      stills: list[int]) -> range | slice | None:
+    """``frames``, or for a job of stills only (a ``.png`` output) with params in a sequence,
+    the frames its stills need (:func:`stills_frames`): the rest would be drawn for nothing."""
+    outputs = output_list(output_file)
+    if (frames is not None or len(outputs) != 1 or not isinstance(outputs[0], str | os.PathLike)
+            or format_of(outputs[0]) != STILLS or not stills
+            or not all(type(k) is int and k >= 0 for k in stills)
+            or not isinstance(param_by_frame, Sequence | np.ndarray)):
+        return frames
+    return stills_frames(stills)
 
 
 def _use_cache(cache: bool | None, settings: Settings) -> bool:

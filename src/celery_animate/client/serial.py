@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -13,10 +14,11 @@ from celery_animate import wire
 from celery_animate.client.progress import progress_bar
 from celery_animate.config import Settings
 from celery_animate.encode.encoder import encode_frames, publish_bytes
+from celery_animate.encode.more_outputs import stills_only_result
 from celery_animate.encode.pvio_adapter import require_pvio
 from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.errors import InvalidArgument
-from celery_animate.formats import still_name
+from celery_animate.formats import STILLS, check_stills_only, format_of, still_name
 from celery_animate.frames import pack_frame, unpack_frame
 from celery_animate.ids import new_job_id
 from celery_animate.job.submission import still_positions
@@ -54,6 +56,7 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str] | 
     names = [resolve_output(o, settings) for o in output_list(output_file)]
     output, *extras = [output_path(name, settings) for name in names]
     stills = list(stills)
+    check_stills_only(names, stills)
     if total is not None:  # a bad frame number fails before anything is drawn
         still_positions(stills, options, total)
     tracker = FrameIndexTracker()
@@ -82,7 +85,7 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str] | 
         count = tracker.finish(n_frames)
         positions = still_positions(stills, options, count)
         results = []
-        for target in (output, *extras):
+        for target in (output, *extras) if format_of(output) != STILLS else ():
             desc = "Encoding video" if target is output else f"Encoding {target.name}"
             with progress_bar(total=count, desc=desc, unit="frame",
                               disable=disable_progress) as bar:
@@ -90,12 +93,16 @@ def render_serial(animator: AnimatorBase, output_file: str | os.PathLike[str] | 
                 results.append(encode_frames(frames, target, options, bar.update, job_id))
         apply_savefig_params(prepared.figure, options.savefig_params)
         width, height = prepared.figure.canvas.get_width_height(physical=True)
-        kept = []
+        kept, started = [], time.monotonic()
         for position, payload in zip(positions, store.get_many(job_id, positions), strict=True):
             png = still_png(unpack_frame(payload, settings.max_frame_pixels), width, height)
             name = still_name(names[0], animation_index(options, position))
-            kept.append(publish_bytes(png, output_path(name, settings), job_id, 0, lambda: None))
-        return replace(results[0], outputs=[r.output for r in results], stills=kept)
+            kept.append((publish_bytes(png, output_path(name, settings), job_id, 0, lambda: None),
+                         png))
+        if not results:  # stills only
+            return stills_only_result(kept, options.fps, started)
+        return replace(results[0], outputs=[r.output for r in results],
+                       stills=[location for location, _ in kept])
 
 
 def _packable(frames: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:

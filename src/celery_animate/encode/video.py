@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import time
 
 import redis
 
@@ -21,11 +22,17 @@ from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.encode.encoder import encode_frames
 from celery_animate.encode.lease import EncodeLease
-from celery_animate.encode.more_outputs import check_outputs, publish_more
+from celery_animate.encode.more_outputs import (
+    check_outputs,
+    publish_more,
+    publish_stills,
+    stills_only_result,
+)
 from celery_animate.encode.segments import encode_segmented
 from celery_animate.encode.stored_frames import StoredFrames
 from celery_animate.encode.waiter import FrameWaiter, progress_reporter
 from celery_animate.errors import EncodeAbandoned, TryLater, WorkerLost
+from celery_animate.formats import STILLS, format_of
 from celery_animate.job import lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
@@ -49,6 +56,9 @@ def encode_video(record: JobRecord, spec: JobSpec, settings: Settings, store: Fr
     :class:`WorkerLost` when encoders of the job died ``settings.max_deliveries`` times.
     Any other exception is the job's failure, raised only while this encoder holds the lease.
     """
+    stills_only = format_of(spec.output) == STILLS
+    if streaming and stills_only:  # nothing to stream: the chord's callback publishes the stills
+        return {"skipped": "stills only"}
     lease = EncodeLease(record)
     if not lease.acquire():
         raise TryLater(LEASE_BUSY_SECONDS, "another encoder holds the job's lease")
@@ -59,6 +69,13 @@ def encode_video(record: JobRecord, spec: JobSpec, settings: Settings, store: Fr
                              "(killed, out of memory, or crashed in ffmpeg): see the encode "
                              "workers' logs")
         check_outputs(spec, settings)
+        if stills_only:  # the render tasks kept them in the record: no video, nothing to encode
+            started = time.monotonic()
+            result = stills_only_result(publish_stills(record, spec, settings, lease),
+                                        spec.options.fps, started)
+            record.add_encoded(spec.n_frames)
+            lifecycle.end_job(record, result, lifecycle.Cleaner(store, settings))
+            return {"output": result.output, "frames": result.n_frames, "encoder": result.encoder}
         if spec.n_segments > 1:
             return encode_segmented(record, spec, settings, store, lease, cache)
         output = output_path(spec.output, settings)

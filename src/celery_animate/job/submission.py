@@ -21,7 +21,7 @@ from celery_animate import announcement, wire
 from celery_animate.config import Settings
 from celery_animate.connection import job_redis
 from celery_animate.errors import InvalidArgument
-from celery_animate.formats import MAX_STILLS, format_of, segmentable
+from celery_animate.formats import MAX_STILLS, check_stills_only, format_of, segmentable
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
 from celery_animate.job.messages import LOWEST_PRIORITY, send_chord
@@ -62,6 +62,7 @@ def enqueue(app: Celery, settings: Settings, animator_path: str, animator_attrs:
     stored_on_done = None if on_done is None else announcement.on_done_from_signature(on_done).to_json()
     if webhook is not None:
         webhook = announcement.check_webhook_url(webhook, settings.webhook_allow)
+    check_stills_only([output, *extra_outputs], list(stills))
     check_param_by_frame(param_by_frame, n_frames)  # before the chunk size: it divides by the count
     known = n_frames if n_frames is not None else known_length(param_by_frame)
     chunk_size = choose_chunk_size(known, workers_hint, chunks_per_worker,
