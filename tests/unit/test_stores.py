@@ -220,8 +220,8 @@ def test_segments_read_back_are_checked_before_they_are_joined(tmp_path):
                                    quiet=True)
         store.put_segment(job, k, path.read_bytes())
     (tmp_path / "ok").mkdir()
-    fetched = fetch_segments(job, spec, store, tmp_path / "ok", ".mp4")
-    assert [len(packets(p).pts) for p in fetched] == [8, 8]
+    fetched, listed = fetch_segments(job, spec, store, tmp_path / "ok", ".mp4")
+    assert [len(packets(p).pts) for p in fetched] == [len(p.pts) for p in listed] == [8, 8]
 
     def refused(match: str) -> None:
         where = tmp_path / new_job_id()

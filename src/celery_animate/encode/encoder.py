@@ -146,11 +146,13 @@ class _Mapped:
 def publish_segments(segments: list[Path], output: str | os.PathLike[str], options: RenderOptions,
                      encoder: str, job_id: str, generation: int,
                      before_publish: Callable[[], None],
-                     on_joined: Callable[[Path, Packets], None] | None = None) -> RenderResult:
+                     on_joined: Callable[[Path, Packets], None] | None = None,
+                     listed: list[Packets] | None = None) -> RenderResult:
     """Join encoded ``segments`` (in order) into ``output`` by stream copy, with the same
     guarantees as :func:`encode_frames`: the joined file is checked (frame count, continuous
     timestamps) and flushed before it is renamed into place (or uploaded). ``on_joined`` is
-    given the flushed file and its packets before that (to keep a copy). Raises
+    given the flushed file and its packets before that (to keep a copy); ``listed`` are the
+    segments' packets when the caller read them already. Raises
     :class:`EncodeIncomplete` when the segments cannot be joined or the join is not whole,
     :class:`DiskFull`, :class:`~celery_animate.errors.OutputStoreError`.
     """
@@ -162,7 +164,7 @@ def publish_segments(segments: list[Path], output: str | os.PathLike[str], optio
     joined = []
 
     def write(tmp: Path) -> str:
-        joined.append(join_segments(segments, tmp, faststart))
+        joined.append(join_segments(segments, tmp, faststart, listed))
         fsync_path(tmp)
         if on_joined is not None:
             on_joined(tmp, joined[0])

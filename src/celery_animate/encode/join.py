@@ -90,16 +90,19 @@ def _concat_list(segments: list[Path]) -> str:
     return "".join("file '{}'\n".format(str(path).replace("'", "'\\''")) for path in segments)
 
 
-def join_segments(segments: list[Path], output: Path, extra_output_args: tuple[str, ...] = ()) -> Packets:
+def join_segments(segments: list[Path], output: Path, extra_output_args: tuple[str, ...] = (),
+                  listed: list[Packets] | None = None) -> Packets:
     """Write ``segments``, in order, into ``output`` by stream copy, then check it is whole.
+    ``listed`` are the segments' :func:`packets`, when the caller read them already.
 
     Returns the joined video's packets. Raises :class:`EncodeIncomplete`
     when the segments differ in their codec parameters, when ffmpeg fails,
     and when the joined video does not have the frames of all segments with
     presentation times one frame apart.
     """
-    with ThreadPoolExecutor(max_workers=4) as pool:  # each listing mostly waits for its ffmpeg
-        listed = list(pool.map(packets, segments))
+    if listed is None or len(listed) != len(segments):
+        with ThreadPoolExecutor(max_workers=4) as pool:  # each listing mostly waits for its ffmpeg
+            listed = list(pool.map(packets, segments))
     if len({(p.extradata, p.timebase) for p in listed}) != 1:
         raise EncodeIncomplete(
             "the segments were encoded with different encoders or settings and cannot be joined "

@@ -51,7 +51,7 @@ from celery_animate.config import Settings
 from celery_animate.connection import REDIS_SCHEMES, redis_client
 from celery_animate.encode.contention import other_job_waiting
 from celery_animate.encode.encoder import encode_frames, publish_segments
-from celery_animate.encode.join import packets
+from celery_animate.encode.join import Packets, packets
 from celery_animate.encode.kept_video import keeper, lookup_outcome, publish_kept
 from celery_animate.encode.lease import EncodeLease
 from celery_animate.encode.more_outputs import publish_more
@@ -307,11 +307,12 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         _discard_stale_workdirs(prefix, keep=workdir)
-        segments = fetch_segments(record.job_id, spec, store, workdir, output.suffix)
+        segments, listed = fetch_segments(record.job_id, spec, store, workdir, output.suffix)
         codec = record.field("codec") or LIBX264
         result = publish_segments(segments, output, spec.options, codec, record.job_id,
                                   lease.generation, before_publish=lease.commit,
-                                  on_joined=keeper(cache, kept, codec, spec.options.fps))
+                                  on_joined=keeper(cache, kept, codec, spec.options.fps),
+                                  listed=listed)
         result = publish_more(record, spec, settings, store, lease, result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -323,10 +324,11 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
 
 
 def fetch_segments(job_id: str, spec: JobSpec, store: FrameStore, workdir: Path,
-                   suffix: str) -> list[Path]:
+                   suffix: str) -> tuple[list[Path], list[Packets]]:
     """Write every encoded segment of the job from ``store`` into ``workdir`` (files named
-    ``<k>`` + ``suffix``), one at a time, and return their paths in order, once each is checked:
-    a video ffmpeg can read whose frame count is its segment's. Raises :class:`EncodeIncomplete`
+    ``<k>`` + ``suffix``), one at a time, and return their paths in order, with the packets of
+    each (so the join need not list them again), once each is checked: a video ffmpeg can read
+    whose frame count is its segment's. Raises :class:`EncodeIncomplete`
     naming the segment when one is not stored (expired after ``CELERY_ANIMATE_FRAME_TTL``,
     evicted by Redis, or kept beside the output by an older version), larger than the store
     keeps, unreadable, or of another length; ``OSError`` when the local disk fails."""
@@ -343,9 +345,10 @@ def fetch_segments(job_id: str, spec: JobSpec, store: FrameStore, workdir: Path,
         del data  # one segment in memory at a time
         paths.append(path)
 
-    def check(k: int) -> None:
+    def check(k: int) -> Packets:
         try:
-            found = len(packets(paths[k]).pts)
+            listed = packets(paths[k])
+            found = len(listed.pts)
         except EncodeIncomplete as exc:
             raise EncodeIncomplete(f"segment {k} of job {job_id} read back from the frame store "
                                    f"is not a readable video ({exc}): submit the job again") from exc
@@ -353,10 +356,10 @@ def fetch_segments(job_id: str, spec: JobSpec, store: FrameStore, workdir: Path,
         if found != expected:
             raise EncodeIncomplete(f"segment {k} of job {job_id} read back from the frame store has "
                                    f"{found} frames, not {expected}: submit the job again")
+        return listed
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # each listing mostly waits for its ffmpeg
-        list(pool.map(check, range(spec.n_segments)))
-    return paths
+        return paths, list(pool.map(check, range(spec.n_segments)))
 
 
 def _finished_by(record: JobRecord, segment: int, deadline: float) -> bool:

@@ -176,17 +176,14 @@ def copy_cached(record: JobRecord, spec: JobSpec, store: FrameStore, cache: Fram
     the job's frames in ``store``; return the indices of those found. They are the job's like
     drawn ones, so the render window counts them and the job's end deletes them."""
     found = cache.get_many(list(names.values()))
-    hit = set()
-    for frame_idx, payload in zip(names, found, strict=True):
-        if payload is None:
-            continue
-        position = video_position(spec.options, frame_idx)
-        store.put(record.job_id, position, payload)
+    copies = [(video_position(spec.options, frame_idx), payload)
+              for frame_idx, payload in zip(names, found, strict=True) if payload is not None]
+    store.put_many(record.job_id, copies)  # type: ignore[arg-type]
+    for position, payload in copies:
         if position == 0 or position in spec.stills:
             keep_pictures(record, spec, position,
                           unpack_frame(payload, settings.max_frame_pixels), prepared)
-        hit.add(frame_idx)
-    return hit
+    return {frame_idx for frame_idx, payload in zip(names, found, strict=True) if payload is not None}
 
 
 def keep_pictures(record: JobRecord, spec: JobSpec, position: int, rgb: np.ndarray,

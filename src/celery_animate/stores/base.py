@@ -30,6 +30,12 @@ class FrameStore(ABC):
     def put(self, job_id: str, frame_idx: int, payload: bytes) -> None:
         """Store one packed frame, replacing any earlier copy."""
 
+    def put_many(self, job_id: str, frames: list[tuple[int, bytes]]) -> None:
+        """Store ``(frame_idx, payload)`` pairs, as :meth:`put` each (a backend may do it in
+        fewer round trips)."""
+        for frame_idx, payload in frames:
+            self.put(job_id, frame_idx, payload)
+
     @abstractmethod
     def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
         """Packed frames for ``indices`` in that order; ``None`` where one is missing."""

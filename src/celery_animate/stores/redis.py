@@ -28,6 +28,12 @@ class RedisFrameStore(FrameStore):
     def put(self, job_id: str, frame_idx: int, payload: bytes) -> None:
         self.client.set(self.key(job_id, frame_idx), payload, ex=self.ttl)
 
+    def put_many(self, job_id: str, frames: list[tuple[int, bytes]]) -> None:
+        with self.client.pipeline(transaction=False) as pipe:
+            for frame_idx, payload in frames:
+                pipe.set(self.key(job_id, frame_idx), payload, ex=self.ttl)
+            pipe.execute()
+
     def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
         if not indices:
             return []
