@@ -56,7 +56,9 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     """Render chunk ``chunk_no`` of the job (in ``state``, not ended) into ``store``.
 
     With a frame ``cache`` (this worker's) and a job that asks for it, frames found there are
-    copied into ``store`` instead of drawn, and the frames drawn are kept there.
+    copied into ``store`` instead of drawn, and the frames drawn are kept there; when the cache
+    keeps the job's whole video (:mod:`celery_animate.render.kept_lookup`), the chunk stores
+    nothing and counts its frames as done.
 
     ``show(done, total)`` is called every :data:`SHOW_SECONDS` with the frames stored so far.
     Raises :class:`TryLater` while the chunk must wait for the render window;
