@@ -17,7 +17,7 @@ from matplotlib.colors import Normalize
 
 from bench import ported
 from celery_animate import Animator
-from celery_animate.render.blit import COST_SAMPLES, blitting_pays
+from celery_animate.render.blit import COST_SAMPLES, FULL_DRAWS_IN_ROW, blitting_pays
 from celery_animate.render.frame_loop import PreparedFigure, render_frames
 from examples import gridspec_dashboard, multi_panel, out_of_order_loader, wave
 
@@ -514,3 +514,29 @@ def test_blitting_saves_drawing():
     list(render_frames(prepared, enumerate(wave.param_by_frame(40))))
     drawer = prepared.incremental
     assert drawer.partial_draws >= 30 and drawer.full_draws <= 6
+
+
+class ClearedEachFrame(Animator):
+    """Clears its axes and plots again every frame: no frame can be blitted."""
+
+    def setup(self):
+        self.fig, self.ax = plt.subplots(figsize=(2, 1.5), dpi=60)
+        return self.fig
+
+    def update(self, frame_idx, params):
+        self.ax.clear()
+        self.ax.plot([0, 1, 2], [0, params["phase"], 1])
+        self.ax.set_title(f"{frame_idx}")
+
+
+def test_a_figure_no_frame_of_which_can_be_blitted_turns_blitting_off_after_a_few():
+    params = phases(12)
+    want, _ = render(ClearedEachFrame(), params, auto_blit=False)
+    got, prepared = render(ClearedEachFrame(), params, auto_blit=True, keep_blitting=False)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    drawer = prepared.incremental
+    assert not drawer.enabled and drawer.off_because == "every frame needs a full draw"
+    assert drawer.partial_draws < FULL_DRAWS_IN_ROW  # a few tries, then full draws alone
+    # Kept on whatever it costs (the exactness tests), it keeps recording every full draw.
+    _, kept = render(ClearedEachFrame(), params, auto_blit=True)
+    assert kept.incremental.enabled and kept.incremental.full_draws >= len(params) - 2

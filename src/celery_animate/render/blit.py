@@ -42,8 +42,10 @@ for good.
 Blitting is also turned off where it does not pay: when the median of the
 last ``cost_samples`` blitted frames took at least as long as the latest
 checked full draw (a small figure whose every artist changes each frame,
-where finding what changed costs more than drawing it). The pixels are the
-same either way; only the time differs.
+where finding what changed costs more than drawing it), and when
+:data:`FULL_DRAWS_IN_ROW` frames in a row could not be blitted (axes cleared
+and drawn again every frame). The pixels are the same either way; only the
+time differs.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ logger = logging.getLogger(__name__)
 SNAPSHOT_MARGIN = 24
 #: Blitted frames whose median time is weighed against a full draw's (see blitting_pays).
 COST_SAMPLES = 8
+#: Frames in a row that could not be blitted after which blitting is turned off: each cost a
+#: full draw plus the recording of its paint order and snapshots (a figure whose axes are
+#: cleared and drawn again every frame paid that on every frame).
+FULL_DRAWS_IN_ROW = 4
 #: Extra pixels around the region of axes drawn whole (3D, contours), whose extent is known only
 #: after they are drawn.
 UNIT_AXES_MARGIN = 16
@@ -126,7 +132,8 @@ class IncrementalDraw:
         self.enabled = True
         #: Why blitting was turned off (None while it is on).
         self.off_because: str | None = None
-        #: ``None`` keeps blitting on whatever it costs (the exactness tests do).
+        #: ``None`` keeps blitting on whatever it costs (the exactness tests do), also through
+        #: any number of frames in a row that need a full draw.
         self.cost_samples = cost_samples
         self._clock = clock
         self._partial_seconds: deque[float] = deque(maxlen=cost_samples or 1)
@@ -150,6 +157,7 @@ class IncrementalDraw:
         self._frame: np.ndarray | None = None  # the last frame, RGBA
         self._check_next = True
         self._since_check = 0
+        self._full_in_row = 0  # frames in a row that could not be blitted
         #: Frames drawn each way, for the benchmark and tests.
         self.full_draws = 0
         self.partial_draws = 0
@@ -181,7 +189,7 @@ class IncrementalDraw:
     def _draw_incrementally(self) -> None:
         started = self._clock()
         if self._frame is None or self.figure.patch.stale:
-            self._full_draw()
+            self._fall_back()
             return
         reshaped = {key for key, children in self._children.items()
                  if key not in self._whole and children != children_of(self._axes_by_id[key])}
@@ -189,12 +197,12 @@ class IncrementalDraw:
             self._draw_whole(reshaped)  # artists added or removed: such axes are drawn whole
         changed = self._changed()
         if changed is None:
-            self._full_draw()
+            self._fall_back()
             return
         if changed:
             self._lay_out()
         if self._measure() != self._geometry:
-            self._full_draw()
+            self._fall_back()
             return
         if changed:
             renderer = self.figure.canvas.get_renderer()
@@ -207,7 +215,7 @@ class IncrementalDraw:
             # A frame checked against a full draw redraws only what it must: a wider region
             # would also redraw what an unseen change (an array mutated in place) moved.
             if not self._choose_snapshots(groups, keep=not self._check_due()):
-                self._full_draw()
+                self._fall_back()
                 return
             kept = self._partial_draw(groups, now)
             drawn = {i: self._placed_boxes(i, renderer)
@@ -215,18 +223,32 @@ class IncrementalDraw:
                      for i in changed}
             if not all(group.region.contains(box) for group in groups for i in group.members
                        for box in drawn[i]):
-                self._full_draw()  # drawing moved something out of its region (a 3D view turned)
+                self._fall_back()  # drawing moved something out of its region (a 3D view turned)
                 return
             self._record_changes(changed, drawn)
             # Taken after this frame's changes were drawn: clean of them.
             self._snapshots.update(kept)
         self.partial_draws += 1
+        self._full_in_row = 0
         due = self._check_due()
         self._since_check += 1
         if due:
             self._verify()
         else:
             self._weigh(self._clock() - started)
+
+    def _fall_back(self) -> None:
+        """Draw this frame in full, as it cannot be blitted; after :data:`FULL_DRAWS_IN_ROW` such
+        frames in a row, turn blitting off (from then on a frame costs a plain full draw)."""
+        self._full_in_row += 1
+        if self._full_in_row < FULL_DRAWS_IN_ROW or self.cost_samples is None:
+            self._full_draw()
+            return
+        logger.info("automatic blitting does not pay on this figure (the last %d frames each "
+                    "needed a full draw); drawing in full from now on", self._full_in_row)
+        self._turn_off("every frame needs a full draw")
+        self.full_draws += 1
+        self.figure.canvas.draw()
 
     def _check_due(self) -> bool:
         """Whether this frame, once blitted, is compared with a full draw."""
