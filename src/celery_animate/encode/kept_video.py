@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
+
 from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.encode.encoder import publish_bytes
@@ -62,7 +64,8 @@ def keeper(cache: FrameCache | None, outcome: KeptNote | None,
         return None
 
     def keep(path: Path, packets: Packets) -> None:
-        with contextlib.suppress(OSError):
+        # The video is published whether or not the cache could keep it.
+        with contextlib.suppress(OSError, redis.RedisError):
             if path.stat().st_size * 8 > cache.backend.max_bytes:
                 return  # the cache would not keep it: do not read it
             width, height = packets.size

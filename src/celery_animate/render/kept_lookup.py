@@ -43,8 +43,8 @@ def video_is_kept(record: JobRecord, spec: JobSpec, keys: FrameKeys, store: Fram
         return outcome.found
     if not kept_video.claim_lookup(record):
         return False
-    frames = sorted(pair for chunk in range(spec.n_chunks)
-                    for pair in record.load_chunk(chunk, spec.n_frames))
+    frames = sorted((pair for chunk in range(spec.n_chunks)
+                     for pair in record.load_chunk(chunk, spec.n_frames)), key=lambda pair: pair[0])
     names = [keys.frame(animation_index(spec.options, position), params)
              for position, params in frames]
     name = kept_video.video_entry_name(keys.cache, names, spec.options, spec.output,
