@@ -25,15 +25,6 @@ from celery_animate.paths import output_path
 from celery_animate.stores import FrameStore
 
 
-def lookup_outcome(record: JobRecord, spec: JobSpec, cache: FrameCache | None) -> KeptNote | None:
-    """What the job's render chunks found when they looked its video up; None when they did not
-    (not a job that takes part, a worker without the cache, or a note these workers did not
-    sign)."""
-    if cache is None or not kept_video.takes_part(spec):
-        return None
-    return kept_video.read_note(record, cache)
-
-
 def publish_kept(record: JobRecord, spec: JobSpec, settings: Settings, store: FrameStore,
                  lease: EncodeLease, cache: FrameCache, outcome: KeptNote) -> RenderResult:
     """Publish the kept video the render chunks copied into the job's store, as an encoder

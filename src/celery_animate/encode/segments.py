@@ -52,7 +52,7 @@ from celery_animate.connection import REDIS_SCHEMES, redis_client
 from celery_animate.encode.contention import other_job_waiting
 from celery_animate.encode.encoder import encode_frames, publish_segments
 from celery_animate.encode.join import Packets, packets
-from celery_animate.encode.kept_video import keeper, lookup_outcome, publish_kept
+from celery_animate.encode.kept_video import keeper, publish_kept
 from celery_animate.encode.lease import EncodeLease
 from celery_animate.encode.more_outputs import publish_more
 from celery_animate.encode.pvio_adapter import LIBX264, encoder_version, planned_codec
@@ -69,7 +69,7 @@ from celery_animate.errors import (
 )
 from celery_animate.formats import format_of
 from celery_animate.frames import unpack_frame
-from celery_animate.job import lifecycle
+from celery_animate.job import kept_video, lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 from celery_animate.options import RenderOptions
@@ -284,7 +284,7 @@ def encode_segmented(record: JobRecord, spec: JobSpec, settings: Settings, store
     store or is not what its encoder stored (see :func:`fetch_segments`), or a kept video's
     copy is (see :func:`publish_kept`)."""
     output = output_path(spec.output, settings)
-    kept = lookup_outcome(record, spec, cache)
+    kept = kept_video.noted_outcome(record, spec, cache)
     if kept is not None and kept.found:
         lifecycle.discard_stale_attempts(output, record.job_id, lease.generation)
         result = publish_kept(record, spec, settings, store, lease, cache, kept)  # type: ignore[arg-type]

@@ -122,6 +122,14 @@ def read_note(record: JobRecord, cache: FrameCache) -> KeptNote | None:
     return outcome if valid else None
 
 
+def noted_outcome(record: JobRecord, spec: JobSpec, cache: FrameCache | None) -> KeptNote | None:
+    """What the job's lookup found, as :func:`read_note` gives it; None also for a job that does
+    not take part (:func:`takes_part`) and for a worker without the cache."""
+    if cache is None or not takes_part(spec):
+        return None
+    return read_note(record, cache)
+
+
 def _signed_text(record: JobRecord, outcome: KeptNote) -> str:
     """What a note's signature covers: the outcome, the entry's name and the job (a note copied
     into another job's record does not verify there)."""

@@ -20,7 +20,7 @@ from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.errors import InvalidArgument, TryLater, WorkerLost
 from celery_animate.frames import pack_frame, unpack_frame
-from celery_animate.job import lifecycle
+from celery_animate.job import kept_video, lifecycle
 from celery_animate.job.record import JobRecord
 from celery_animate.job.spec import JobSpec
 from celery_animate.job.window import pause
@@ -29,7 +29,7 @@ from celery_animate.params import describe_ranges
 from celery_animate.render.cache_key import FrameKeys
 from celery_animate.render.frame_loop import FigureCache, PreparedFigure, render_frames
 from celery_animate.render.grab import apply_savefig_params, poster_png, still_png
-from celery_animate.render.kept_lookup import noted_kept, video_is_kept
+from celery_animate.render.kept_lookup import video_is_kept
 from celery_animate.states import QUEUED, TERMINAL_STATES
 from celery_animate.stores import FrameStore
 
@@ -69,7 +69,8 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     if type(chunk_no) is not int or not 0 <= chunk_no < spec.n_chunks:
         raise InvalidArgument(f"chunk {chunk_no!r} does not exist: the job has {spec.n_chunks}")
     frames = record.load_chunk(chunk_no, spec.n_frames)
-    if cache is not None and noted_kept(record, spec, cache):  # before the window: it never opens
+    noted = kept_video.noted_outcome(record, spec, cache)
+    if noted is not None and noted.found:  # before the window: it never opens for this job
         return _counted_as_done(record, chunk_no, frames)
     wait = pause(record, spec, settings, min(index for index, _ in frames))
     if wait:
@@ -92,7 +93,7 @@ def render_chunk(record: JobRecord, spec: JobSpec, state: str, chunk_no: int, se
     # The chunk holds the video's frames; update() gets the animation's index of each.
     animation = [(animation_index(options, position), params) for position, params in frames]
     keys = _cache_keys(spec, prepared, cache)
-    if keys is not None and video_is_kept(record, spec, keys, store, settings):
+    if keys is not None and video_is_kept(record, spec, keys, store, settings, noted):
         return _counted_as_done(record, chunk_no, frames)
     names: dict[int, str] = {}
     if keys is not None:

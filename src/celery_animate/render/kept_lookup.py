@@ -3,7 +3,6 @@ copies or draws a frame (see :mod:`celery_animate.job.kept_video`)."""
 
 from __future__ import annotations
 
-from celery_animate.cache import FrameCache
 from celery_animate.config import Settings
 from celery_animate.encode.pvio_adapter import encoder_version
 from celery_animate.frames import unpack_frame
@@ -18,19 +17,13 @@ from celery_animate.stores import FrameStore
 from celery_animate.stores.base import MAX_SEGMENT_BYTES
 
 
-def noted_kept(record: JobRecord, spec: JobSpec, cache: FrameCache) -> bool:
-    """True when the job asks for the cache and a chunk found its video kept."""
-    if not kept_video.takes_part(spec):
-        return False
-    outcome = kept_video.read_note(record, cache)
-    return outcome is not None and outcome.found
-
-
 def video_is_kept(record: JobRecord, spec: JobSpec, keys: FrameKeys, store: FrameStore,
-                  settings: Settings) -> bool:
+                  settings: Settings, noted: KeptNote | None) -> bool:
     """True when the job's video is kept and its chunks need not store a frame.
 
-    The first chunk to ask looks it up: every frame's name, then the video's entry, which it
+    ``noted`` is the outcome the chunk read at its start (:func:`kept_video.noted_outcome`):
+    a note, once there, stays. Without one, the note is read again, and the first chunk to ask
+    looks the video up: every frame's name, then the video's entry, which it
     copies (still sealed) into the job's store before noting the hit, and the job's poster
     from its first frame's entry. The others find its note, or carry on as without one while
     it is being looked up (their frames are then stored for nothing, and removed at the end).
@@ -38,7 +31,7 @@ def video_is_kept(record: JobRecord, spec: JobSpec, keys: FrameKeys, store: Fram
     """
     if not kept_video.takes_part(spec):
         return False
-    outcome = kept_video.read_note(record, keys.cache)
+    outcome = noted or kept_video.read_note(record, keys.cache)
     if outcome is not None:
         return outcome.found
     if not kept_video.claim_lookup(record):
