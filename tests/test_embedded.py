@@ -2,12 +2,19 @@
 
 import os
 import signal
+import stat
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
-from animators import BarCode, bar_params
+from animators import BarCode, Slow, bar_params
+from helpers import assert_video, serial_frames, wait_until
 
-from celery_animate import EmbeddedCluster, RenderFailed
+from celery_animate import EmbeddedCluster, RenderFailed, Settings
+from celery_animate.client.embedded.scratch import SHARED_MEMORY
+from celery_animate.render.loading import animator_path, pack_attrs
 
 
 def alive(pid: int) -> bool:
@@ -56,3 +63,67 @@ def test_a_dead_embedded_worker_is_noticed_and_everything_stops():
                 cluster.check_alive()
                 time.sleep(0.05)
     assert not alive(worker_pid) and not alive(redis_pid)
+
+
+def test_frames_wait_in_a_private_shared_memory_folder_that_goes_with_the_cluster(
+        no_cluster_configured, tmp_path):
+    animator = Slow(0.05)
+    params = bar_params(24)
+    with EmbeddedCluster(2, prewarm=[(animator_path(animator), pack_attrs(animator))]) as cluster:
+        scratch = cluster.scratch
+        assert cluster.settings.frame_store == scratch.as_uri()
+        assert scratch.parent == SHARED_MEMORY
+        assert scratch.name.startswith(f"celery-animate-{os.getpid()}-")
+        assert stat.S_IMODE(scratch.stat().st_mode) == 0o700
+        job = animator.submit(tmp_path / "out.mp4", params, fps=8, settings=cluster.settings)
+        # While it renders, the job's frames are files in the folder.
+        wait_until(lambda: any((scratch / job.id).glob("*.frame")), timeout=60,
+                   message="a frame in the shared-memory folder")
+        job.wait(timeout=120)
+        assert not (scratch / job.id).exists()  # the job's end took its frames
+    assert not scratch.exists()
+    assert_video(tmp_path / "out.mp4", serial_frames(Slow(0.0), params))
+
+
+def test_a_configured_frame_store_is_kept(no_cluster_configured, tmp_path):
+    frames = tmp_path / "frames"
+    settings = Settings(frame_store=frames.as_uri())
+    with EmbeddedCluster(1, settings) as cluster:
+        assert cluster.scratch is None and cluster.settings.frame_store == frames.as_uri()
+        BarCode().submit(tmp_path / "out.mp4", bar_params(6), fps=4,
+                         settings=cluster.settings).wait(timeout=120)
+    assert_video(tmp_path / "out.mp4", serial_frames(BarCode(), bar_params(6)))
+
+
+def test_the_folder_of_a_killed_client_goes_at_the_next_start(no_cluster_configured, tmp_path):
+    # A client killed with SIGKILL cannot remove its folder; the next cluster on the machine does.
+    code = ("import time; from celery_animate import EmbeddedCluster; "
+            "c = EmbeddedCluster(1).start(); print(c.scratch, flush=True); time.sleep(60)")
+    client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={k: v for k, v in os.environ.items() if not k.startswith("CELERY_")})
+    left = Path(client.stdout.readline().strip())
+    assert left.is_dir()
+    client.kill()
+    client.wait()
+    assert left.is_dir()
+    with EmbeddedCluster(1) as cluster:
+        assert not left.exists() and cluster.scratch.is_dir()
+
+
+def test_a_worker_that_never_starts_fails_the_follow_check(no_cluster_configured):
+    with EmbeddedCluster(1, startup_timeout=0.0, wait_ready=False) as cluster:
+        time.sleep(0.05)
+        if cluster._workers[0].ready():
+            pytest.skip("the worker started within the sleep")
+        with pytest.raises(RuntimeError, match="did not start within 0 s"):
+            cluster.check_alive()
+
+
+def test_a_worker_that_exits_while_starting_is_reported_as_not_started(no_cluster_configured):
+    with EmbeddedCluster(1, startup_timeout=60, wait_ready=False) as cluster:
+        os.killpg(cluster._workers[0].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        with pytest.raises(RuntimeError, match="exit"):
+            while time.monotonic() < deadline:
+                cluster.check_alive()
+                time.sleep(0.02)

@@ -113,7 +113,8 @@ def make_video(animator: AnimatorBase, output_file: str | os.PathLike[str] | lis
     # while the params are still being staged.
     prewarm = [(animator_path(animator), pack_attrs(animator))]
     require_pvio()  # this machine encodes: say what to install before starting anything
-    with EmbeddedCluster(workers, settings, prewarm=prewarm) as cluster:
+    # Enqueued while the workers start: the messages wait in Redis for them.
+    with EmbeddedCluster(workers, settings, prewarm=prewarm, wait_ready=False) as cluster:
         job = submit_job(animator, output_file, param_by_frame, options, cluster.settings,
                          n_frames=n_frames, workers_hint=workers, chunks_per_worker=preload_factor,
                          stills=stills)

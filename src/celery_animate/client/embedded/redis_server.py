@@ -114,9 +114,12 @@ class RedisServer:
         finally:
             client.close()
 
-    def _kill(self) -> None:
+    def _kill(self, graceful: bool = True) -> None:
         if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+            if graceful:
+                self._process.terminate()
+            else:
+                self._process.kill()
             try:
                 self._process.wait(5)
             except subprocess.TimeoutExpired:
@@ -125,7 +128,9 @@ class RedisServer:
         self._process = None
 
     def stop(self) -> None:
-        self._kill()
+        """Kill the server (it keeps nothing on disk, so a shutdown would save nothing) and
+        remove its folder; safe to call twice."""
+        self._kill(graceful=False)
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None

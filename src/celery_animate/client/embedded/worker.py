@@ -99,14 +99,29 @@ class ForkedWorker:
                 os._exit(code)
         os.close(write_fd)
         self._ready = os.fdopen(read_fd, "rb", buffering=0)
+        self._is_ready = False
 
     def wait_ready(self, timeout: float) -> bool:
         """True once the worker is consuming; False if it exited or ``timeout`` passed."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.alive():
-            if select.select([self._ready], [], [], 0.05)[0]:
-                return self._ready.read(1) == b"1"
-        return False
+        while not self._is_ready and time.monotonic() < deadline and self.alive():
+            self._read_ready(0.05)
+        return self._is_ready
+
+    def ready(self) -> bool:
+        """Whether the worker said it consumes (without waiting)."""
+        if not self._is_ready and not self._ready.closed:
+            self._read_ready(0)
+        return self._is_ready
+
+    def _read_ready(self, timeout: float) -> None:
+        if self._ready.closed:  # it exited before it was ready: wait for alive() to see it
+            time.sleep(timeout)
+        elif select.select([self._ready], [], [], timeout)[0]:
+            if self._ready.read(1) == b"1":
+                self._is_ready = True
+            else:  # end of file
+                self._ready.close()
 
     def alive(self) -> bool:
         if self.exitcode is None:
@@ -115,20 +130,23 @@ class ForkedWorker:
                 self.exitcode = os.waitstatus_to_exitcode(status)
         return self.exitcode is None
 
-    def join(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """Kill the worker and its pool (they share a process group) and reap it.
+    def kill(self) -> None:
+        """Kill the worker and its pool (they share a process group), without waiting.
 
         The job is over or abandoned, and its Redis goes next, so there is
         nothing a graceful shutdown would save.
         """
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
-        self.join(5)
+
+    def reap(self, timeout: float = 5.0) -> None:
+        """Wait for the killed worker to exit (at most ``timeout`` seconds) and close its pipe."""
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.002)  # SIGKILL takes effect within a scheduler tick
         self._ready.close()
 
-
+    def stop(self) -> None:
+        """:meth:`kill`, then :meth:`reap`."""
+        self.kill()
+        self.reap()
