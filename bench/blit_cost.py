@@ -96,18 +96,17 @@ def draw_all(cls: type, params: list[dict], blit: bool) -> tuple[float, list[byt
     return seconds, digests, why
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    params = params_for(args.frames)
+def measure(n_frames: int = 150, rounds: int = 7, say=print) -> dict:
+    """Per figure of :data:`FIGURES`: median seconds with ``blit=True`` and ``blit=False``
+    (alternated, ``rounds`` each), their ratio, whether the frames were identical, and why
+    blitting turned itself off."""
+    params = params_for(n_frames)
     results = {}
     for name, cls in FIGURES.items():
         times: dict[bool, list[float]] = {True: [], False: []}
         same, why = True, None
         draw_all(cls, params[:10], True)  # imports and first-draw caches, untimed
-        for k in range(args.rounds):
+        for k in range(rounds):
             order = (True, False) if k % 2 == 0 else (False, True)
             drawn = {}
             for blit in order:
@@ -119,8 +118,17 @@ def main() -> None:
         on, off = statistics.median(times[True]), statistics.median(times[False])
         results[name] = {"blit": on, "no_blit": off, "ratio": on / off, "identical": same,
                          "turned_off_because": why, "rounds": times}
-        print(f"{name}: blit=True {on:.3f} s, blit=False {off:.3f} s, {on / off:.3f}x, "
-              f"identical {same}, blitting turned off: {why}", flush=True)
+        say(f"{name}: blit=True {on:.3f} s, blit=False {off:.3f} s, {on / off:.3f}x, "
+            f"identical {same}, blitting turned off: {why}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    results = measure(args.frames, args.rounds)
     lines = ["# Automatic blitting where it does not pay", "",
              f"{args.frames} frames 640x480 drawn in one process (no packing, no encoding), "
              f"blit=True and blit=False alternated, {args.rounds} rounds, median; "

@@ -3,6 +3,12 @@
     python bench/run.py                 # full run, writes bench/results/{results.md,results.json,scaling.png}
     python bench/run.py --smoke         # a few frames per workload: checks every runner's output only
 
+The report ends with the speed targets, each marked met or not: every one-shot within
+1.10x its hardware limit, the fourteen-panel one-shot at most 0.85x parallel_animate's
+time, the wave declaring animated_artists() never slower than the same wave blitted
+automatically, and blit=True at most 1.03x blit=False on figures where blitting does not
+pay (bench/blit_cost.py's figures, measured in the same run).
+
 Runners, alternated within each repeat, same frames, libx264 at the same quality and preset:
   one-shot   celery-animate make_video() on the embedded default, cluster start-up included
   warm       celery-animate submit() + wait() on workers that are already running
@@ -13,6 +19,7 @@ Runners, alternated within each repeat, same frames, libx264 at the same quality
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +39,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pvio  # noqa: E402
 import redis  # noqa: E402
+from blit_cost import measure as measure_blit_cost  # noqa: E402
 from sampling import PeakSampler  # noqa: E402
 from workloads import WORKLOADS, Workload  # noqa: E402
 
@@ -44,6 +52,12 @@ PRESET = "slow"  # likewise
 RUNNERS = ["one-shot", "warm", "peer", "funcanim"]
 #: The same encode for both libraries: libx264 at the given quality and preset.
 ENCODING = {"fps": FPS, "video_mode": "cpu", "video_quality": QUALITY, "video_preset": PRESET}
+
+#: The speed targets the report checks.
+LIMIT_TARGET = 1.10  # one-shot time / hardware limit, every workload
+PEER_TARGET = ("fourteen panels 2400x1800", 0.85)  # one-shot time / parallel_animate's
+BLIT_PAIR = ("wave, animated_artists()", "wave, automatic blitting")  # first <= second
+BLIT_COST_TARGET = 1.03  # blit=True / blit=False where blitting does not pay
 
 
 def cpu_seconds() -> float:
@@ -72,18 +86,29 @@ def hardware_limit(workload: Workload, params: list, cores: int, path: Path) -> 
     return {"render_cpu": render_cpu, "encode_cpu": encode_cpu, "limit_s": (render_cpu + encode_cpu) / cores}
 
 
-class RedisPeak(PeakSampler):
-    """Samples Redis's used_memory every 10 ms while a job runs; ``peak`` is above the baseline."""
+class StorePeak(PeakSampler):
+    """Samples, every 10 ms while a job runs, the bytes the cluster's frame store holds above
+    its baseline into ``peak``: the files in its shared-memory folder, else Redis's
+    used_memory."""
 
-    def __init__(self, url: str):
+    def __init__(self, cluster: EmbeddedCluster):
         super().__init__(0.01)
-        self.client = redis.Redis.from_url(url)
-        self.baseline = self.client.info("memory")["used_memory"]
+        self.folder = cluster.scratch
+        self.client = None if self.folder else redis.Redis.from_url(cluster.settings.result_backend)
+        self.baseline = self.used()
         self.peak = 0
 
+    def used(self) -> int:
+        if self.client is not None:
+            return self.client.info("memory")["used_memory"]
+        total = 0
+        for path in self.folder.rglob("*"):
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                total += path.stat().st_size
+        return total
+
     def sample(self) -> None:
-        used = self.client.info("memory")["used_memory"]
-        self.peak = max(self.peak, used - self.baseline)
+        self.peak = max(self.peak, self.used() - self.baseline)
 
 
 def run_one_shot(workload, params, path, workers, cluster):
@@ -92,11 +117,11 @@ def run_one_shot(workload, params, path, workers, cluster):
 
 
 def run_warm(workload, params, path, workers, cluster):
-    with RedisPeak(cluster.settings.result_backend) as peak:
+    with StorePeak(cluster) as peak:
         job = workload.ours().submit(path, params, num_workers=workers, settings=cluster.settings,
                                      **ENCODING)
         job.wait(timeout=3600)
-    return {"stats": RenderJob(job.id, cluster.settings).stats(), "redis_peak": peak.peak}
+    return {"stats": RenderJob(job.id, cluster.settings).stats(), "store_peak": peak.peak}
 
 
 def run_peer(workload, params, path, workers, cluster):
@@ -184,6 +209,10 @@ def plot_scaling(curves: dict, serial_seconds: float, path: Path, title: str) ->
     plt.close(fig)
 
 
+def medians(entry: dict) -> dict[str, float]:
+    return {r: statistics.median(entry["runs"][r]) for r in RUNNERS if entry["runs"][r]}
+
+
 def report(results: dict) -> str:
     lines = [
         f"Machine: {results['machine']}; {results['workers']} workers; "
@@ -193,24 +222,27 @@ def report(results: dict) -> str:
     ]
     lines += [
         "| workload | frames | one-shot (a) | warm (b) | parallel_animate (c) | FuncAnimation (d) "
-        "| a/c | b/c | hardware limit | limit/b | a's MP4 = c's |",
+        "| a/c | a / limit | b/c | hardware limit | a's MP4 = c's |",
         "|" + "---|" * 11,
     ]
     for name, w in results["workloads"].items():
-        med = {r: statistics.median(w["runs"][r]) for r in RUNNERS}
+        med = medians(w)
         limit = w["limit"]["limit_s"]
         lines.append(
             f"| {name} | {w['frames']} | {med['one-shot']:.2f} s | {med['warm']:.2f} s | {med['peer']:.2f} s "
             f"| {med['funcanim']:.2f} s | {med['one-shot'] / med['peer']:.2f} "
-            f"| {med['warm'] / med['peer']:.2f} | {limit:.2f} s | {limit / med['warm']:.0%} "
+            f"| {med['one-shot'] / limit:.2f} | {med['warm'] / med['peer']:.2f} | {limit:.2f} s "
             f"| {'byte-identical' if w.get('identical_to_peer') else 'differs'} |"
         )
     lines += [
         "",
+        "The hardware limit is (CPU seconds of a serial blitted render + CPU seconds of the "
+        "encode) / cores.",
+        "",
         "Where the time goes in the warm runs (seconds summed over processes, median run):",
         "",
         "| workload | queue wait | setup | render | store put | store get | wait for frames | encode "
-        "| Redis peak / raw RGB | encoder peak RSS |",
+        "| frame store peak / raw RGB | encoder peak RSS |",
         "|" + "---|" * 10,
     ]
     for name, w in results["workloads"].items():
@@ -219,13 +251,41 @@ def report(results: dict) -> str:
             f"| {name} | {s.get('queue_wait', 0):.2f} | {s.get('setup', 0):.2f} | {s.get('render', 0):.2f} "
             f"| {s.get('store_put', 0):.2f} | {s.get('store_get', 0):.2f} "
             f"| {s.get('wait_for_frames', 0):.2f} | {s.get('encode', 0):.2f} "
-            f"| {w['redis_peak'] / 2**20:.1f} MB / {raw / 2**20:.0f} MB ({w['redis_peak'] / raw:.1%}) "
+            f"| {w['store_peak'] / 2**20:.1f} MB / {raw / 2**20:.0f} MB ({w['store_peak'] / raw:.1%}) "
             f"| {s.get('encoder_peak_rss_mb', 0):.0f} MB |"
         )
     if results.get("encoder_rss"):
         sizes = ", ".join(f"{n} frames: {mb:.0f} MB" for n, mb in results["encoder_rss"].items())
         lines += ["", f"Encode process peak RSS, blitted wave: {sizes}."]
+    lines += ["", "Targets:", ""] + [f"- {'met' if met else 'NOT met'}: {text}"
+                                     for met, text in targets(results)]
     return "\n".join(lines) + "\n"
+
+
+def targets(results: dict) -> list[tuple[bool, str]]:
+    """Each speed target this run can judge: (met, what was measured)."""
+    workloads, checks = results["workloads"], []
+    for name, w in workloads.items():
+        ratio = medians(w)["one-shot"] / w["limit"]["limit_s"]
+        checks.append((ratio <= LIMIT_TARGET,
+                       f"{name}: one-shot {ratio:.2f}x its hardware limit (at most {LIMIT_TARGET:.2f}x)"))
+    name, most = PEER_TARGET
+    if name in workloads:
+        med = medians(workloads[name])
+        ratio = med["one-shot"] / med["peer"]
+        checks.append((ratio <= most,
+                       f"{name}: one-shot {ratio:.2f}x parallel_animate (at most {most:.2f}x)"))
+    declared, automatic = BLIT_PAIR
+    if declared in workloads and automatic in workloads:
+        a, b = medians(workloads[declared])["one-shot"], medians(workloads[automatic])["one-shot"]
+        checks.append((a <= b, f"animated_artists() wave {a:.2f} s, automatically blitted wave "
+                               f"{b:.2f} s, one-shot ({a / b:.2f}x; at most 1.00x)"))
+    for figure, r in results.get("blit_cost", {}).items():
+        checks.append((r["ratio"] <= BLIT_COST_TARGET,
+                       f"{figure}: blit=True {r['ratio']:.3f}x blit=False (at most "
+                       f"{BLIT_COST_TARGET:.2f}x where blitting does not pay; turned off: "
+                       f"{r['turned_off_because'] or 'no, it pays here'})"))
+    return checks
 
 
 def save(results: dict, out: Path) -> str:
@@ -299,9 +359,14 @@ def main(argv: list[str] | None = None) -> int:
                 identical.append(paths["one-shot"].read_bytes() == paths["peer"].read_bytes())
             entry["identical_to_peer"] = all(identical)
             median_run = sorted(warm_extras, key=lambda o: o["seconds"])[len(warm_extras) // 2]
-            entry["warm_stats"], entry["redis_peak"] = median_run["stats"], median_run["redis_peak"]
+            entry["warm_stats"], entry["store_peak"] = median_run["stats"], median_run["store_peak"]
             results["workloads"][workload.name] = entry
             save(results, args.out)  # a later crash keeps what was measured
+    results["blit_cost"] = {
+        name: {k: v for k, v in r.items() if k != "rounds"}
+        for name, r in measure_blit_cost(30 if args.smoke else 150, 1 if args.smoke else 7,
+                                         say=lambda line: print(line, flush=True)).items()
+    }
     if args.scaling:
         wave = WORKLOADS[0]
         params = wave.frames(False)

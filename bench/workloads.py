@@ -19,7 +19,7 @@ from ported import (
     one_line_params,
 )
 
-from examples.wave import BlittedWaveAnimation
+from examples.wave import BlittedWaveAnimation, WaveAnimation
 from examples.wave import param_by_frame as wave_params
 
 
@@ -54,12 +54,14 @@ class Workload:
         return list(self.params(self.smoke_frames if smoke else self.n_frames))
 
 
-#: The first three are the scripts of issue 11, as a parallel_animate user writes them (see
-#: ported.py); the last declares animated_artists(), which parallel_animate ignores.
+#: The first three are parallel_animate's own example scripts, as its users write them (see
+#: ported.py). The last two are one wave: drawn with automatic blitting, and declaring
+#: animated_artists() (which parallel_animate ignores); the second must never be the slower.
 WORKLOADS = [
     Workload("one line 640x480", OneLine, PeerOneLine, one_line_params, 600, 12),
     Workload("five panels 2000x400", FivePanels, PeerFivePanels, five_panels_params, 150, 6),
     Workload("fourteen panels 2400x1800", FourteenPanels, PeerFourteenPanels, fourteen_panels_params,
              30, 3),
+    Workload("wave, automatic blitting", WaveAnimation, PeerWave, wave_params, 600, 12),
     Workload("wave, animated_artists()", BlittedWaveAnimation, PeerWave, wave_params, 600, 12),
 ]

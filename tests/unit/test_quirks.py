@@ -5,6 +5,7 @@ upgrade, that module is the one to revisit.
 """
 
 import contextlib
+import inspect
 import logging
 import multiprocessing.util
 import subprocess
@@ -33,6 +34,14 @@ def test_afterfork_registry_is_what_embedded_worker_clears():
     drop_inherited_afterfork_hooks()
     assert len(registry) == 0
     registry.update(saved)
+
+
+def test_celery_collects_garbage_before_forking_each_pool_process():
+    """embedded/worker.py: why the embedded worker freezes what it inherited (were this call
+    gone, the freeze would only cost a moment and could go too)."""
+    from celery.concurrency import asynpool
+
+    assert "gc.collect()" in inspect.getsource(asynpool.AsynPool._create_worker_process)
 
 
 def test_what_matplotlib_changes_without_a_stale_flag():
