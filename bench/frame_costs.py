@@ -3,13 +3,16 @@
     python bench/frame_costs.py          # writes bench/results/frame_costs.md
 
 Frames are real renders (the wave example, scaled by dpi, so they compress like plots
-do). The store round trips go to a private redis-server on loopback. Medians of 30.
+do). The store round trips go to a private redis-server on loopback, and to a folder in
+/dev/shm (the embedded default's frame store). Medians of 30, on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from celery_animate.client.embedded.redis_server import RedisServer  # noqa: E40
 from celery_animate.frames import pack_frame, unpack_frame  # noqa: E402
 from celery_animate.ids import new_job_id  # noqa: E402
 from celery_animate.render.grab import grab_rgb  # noqa: E402
-from celery_animate.stores import RedisFrameStore  # noqa: E402
+from celery_animate.stores import DirectoryFrameStore, RedisFrameStore  # noqa: E402
 from examples.wave import WaveAnimation, param_by_frame  # noqa: E402
 
 #: Figure size in inches and dpi for each frame size.
@@ -45,8 +48,10 @@ def median_ms(action, repeats: int = 30) -> float:
 
 def main() -> int:
     rows = []
+    shared = tempfile.mkdtemp(prefix="frame-costs-", dir="/dev/shm")
     with RedisServer() as server:
         store = RedisFrameStore(redis.Redis.from_url(server.url), ttl=60)
+        folder = DirectoryFrameStore(shared, ttl=60)
         job = new_job_id()
         for width, height, dpi in SIZES.values():
             animator = WaveAnimation()
@@ -59,6 +64,7 @@ def main() -> int:
             rgb = grab_rgb(fig, draw=False)
             payload = pack_frame(rgb)
             store.put(job, 0, payload)
+            folder.put(job, 0, payload)
             rows.append((
                 f"{rgb.shape[1]}x{rgb.shape[0]}",
                 median_ms(lambda rgba=rgba: np.ascontiguousarray(rgba[:, :, :3])),
@@ -67,13 +73,17 @@ def main() -> int:
                 rgb.nbytes / len(payload),
                 median_ms(lambda payload=payload: store.put(job, 0, payload)),
                 median_ms(lambda: store.get_many(job, [0])),
+                median_ms(lambda payload=payload: folder.put(job, 0, payload)),
+                median_ms(lambda: folder.get_many(job, [0])),
                 median_ms(lambda payload=payload: unpack_frame(payload)),
             ))
+    shutil.rmtree(shared, ignore_errors=True)
     lines = ["| frame | RGBA→RGB, one slice copy (0.1) | RGBA→RGB now | zstd-1 pack | ratio | "
-             "Redis SET | Redis GET | unpack |", "|" + "---|" * 8]
-    for size, old, new, pack, ratio, put, get, unpack in rows:
+             "Redis SET | Redis GET | /dev/shm write | /dev/shm read | unpack |", "|" + "---|" * 10]
+    for size, old, new, pack, ratio, put, get, shm_put, shm_get, unpack in rows:
         lines.append(f"| {size} | {old:.2f} ms | {new:.2f} ms | {pack:.2f} ms | {ratio:.0f}:1 | "
-                     f"{put:.2f} ms | {get:.2f} ms | {unpack:.2f} ms |")
+                     f"{put:.2f} ms | {get:.2f} ms | {shm_put:.2f} ms | {shm_get:.2f} ms "
+                     f"| {unpack:.2f} ms |")
     text = "\n".join(lines) + "\n"
     (ROOT / "bench" / "results" / "frame_costs.md").write_text(text)
     print(text)

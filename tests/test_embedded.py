@@ -127,3 +127,14 @@ def test_a_worker_that_exits_while_starting_is_reported_as_not_started(no_cluste
             while time.monotonic() < deadline:
                 cluster.check_alive()
                 time.sleep(0.02)
+
+
+def test_a_cluster_stopped_as_soon_as_it_forked_leaves_no_worker(no_cluster_configured):
+    # A caller whose submit fails at once stops the cluster before its workers ran a line.
+    for _ in range(5):
+        cluster = EmbeddedCluster(1, wait_ready=False).start()
+        pids = [worker.pid for worker in cluster._workers]
+        started = time.monotonic()
+        cluster.stop()
+        assert time.monotonic() - started < 4  # killed, not waited out
+        assert not any(alive(pid) for pid in pids)

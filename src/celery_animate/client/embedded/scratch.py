@@ -3,8 +3,9 @@
 Its renderers and its encoder share one machine, so frames need not go through Redis. A
 file on tmpfs costs a write and a read; a Redis round trip also waits for the server process
 to be scheduled, which on a machine whose cores are all busy rendering and encoding is most
-of its cost (bench/results/frame_costs.md). Frames stay zstd-packed: on plots that is
-cheaper than writing and reading the raw pixels, and keeps the window's memory small.
+of its cost (docs/performance.md, "Where a one-shot render's time goes"). Frames stay
+zstd-packed: on plots that is cheaper than writing and reading the raw pixels, and keeps
+the window's memory small.
 """
 
 from __future__ import annotations

@@ -111,6 +111,11 @@ class ForkedWorker:
                 traceback.print_exc()
             finally:
                 os._exit(code)
+        # The child makes itself a process group too (run_worker's setpgrp); doing it here as
+        # well means the group exists once fork returns, so kill() reaches the child even if
+        # it is stopped before it ran a line.
+        with contextlib.suppress(OSError):
+            os.setpgid(self.pid, self.pid)
         os.close(write_fd)
         self._ready = os.fdopen(read_fd, "rb", buffering=0)
         self._is_ready = False
@@ -150,8 +155,11 @@ class ForkedWorker:
         The job is over or abandoned, and its Redis goes next, so there is
         nothing a graceful shutdown would save.
         """
-        with contextlib.suppress(ProcessLookupError):
+        try:
             os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:  # no such group: the process alone, if it is still there
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def reap(self, timeout: float = 5.0) -> None:
         """Wait for the killed worker to exit (at most ``timeout`` seconds) and close its pipe."""
