@@ -11,10 +11,17 @@ import time
 from dataclasses import replace
 
 import pytest
-from animators import HD, BarCode, DiesAt, Slow, bar_params
+from animators import HD, BarCode, DiesAt, NoisyHD, Slow, bar_params
 from helpers import assert_video, serial_frames, wait_until
 
-from celery_animate import DiskFull, JobCancelled, JobNotFound, RenderFailed
+from celery_animate import (
+    DiskFull,
+    EmbeddedCluster,
+    JobCancelled,
+    JobNotFound,
+    RenderFailed,
+    Settings,
+)
 from celery_animate.worker.app import app_for
 
 pytestmark = pytest.mark.cluster
@@ -222,3 +229,18 @@ def test_redis_restarted_mid_job(make_cluster, tmp_path):
     assert client.keys(f"celery_animate:*{job.id}*") == []
     assert not (tmp_path / "lost.mp4").exists()
     serves_next_job(settings, tmp_path)  # the workers reconnected by themselves
+
+
+def test_a_full_frame_store_fails_the_job_by_name_and_leaves_nothing(small_disk, tmp_path):
+    # The embedded cluster's frame store is a folder in shared memory; here a 3 MiB tmpfs, which
+    # a field of noise (incompressible, about 0.7 MB a frame) fills within a few frames.
+    with EmbeddedCluster(2, Settings(frame_store=small_disk.as_uri())) as cluster:
+        job = NoisyHD().submit(tmp_path / "noise.mp4", bar_params(24), fps=8,
+                               settings=cluster.settings)
+        error = ends_failed(job)
+        assert error.exc_type == "celery_animate.errors.FrameStoreFull", error
+        assert f"the frame store {small_disk} is full" in error.exc_message
+        wait_until(lambda: list(small_disk.iterdir()) == [], message="no frame left",
+                   show=lambda: list(small_disk.rglob("*")))
+        assert not (tmp_path / "noise.mp4").exists()
+        serves_next_job(cluster.settings, tmp_path)

@@ -114,6 +114,10 @@ class DiskFull(CeleryAnimateError, OSError):
     """The video could not be written: its disk is full."""
 
 
+class FrameStoreFull(CeleryAnimateError, OSError):
+    """A frame or segment could not be stored: the frame store's disk is full."""
+
+
 class EncodeIncomplete(CeleryAnimateError, RuntimeError):
     """ffmpeg exited without writing every frame (or the file it wrote cannot be read)."""
 

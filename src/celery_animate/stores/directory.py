@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from celery_animate.errors import FrameStoreFull
 from celery_animate.ids import check_job_id, is_job_id
 from celery_animate.stores.base import (
     MAX_SEGMENT_BYTES,
@@ -62,14 +64,23 @@ class DirectoryFrameStore(FrameStore):
         self._write(job_id, self._path(job_id, frame_idx), payload)
 
     def _write(self, job_id: str, path: Path, payload: bytes) -> None:
+        """Write ``path`` whole; raises :class:`FrameStoreFull` when its disk is full."""
         for attempt in range(2):
-            self._job_dir(job_id).mkdir(parents=True, exist_ok=True)
             try:
+                self._job_dir(job_id).mkdir(parents=True, exist_ok=True)
                 write_whole(path, payload)
                 return
             except FileNotFoundError:  # the folder was emptied and removed meanwhile: again
                 if attempt:
                     raise
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise FrameStoreFull(exc.errno, (
+                    f"the frame store {self.root} is full (no space left on its device for "
+                    f"{len(payload)} more bytes): free space there, render the job in shorter "
+                    "segments (CELERY_ANIMATE_SEGMENT_FRAMES) or smaller frames, or point "
+                    "CELERY_ANIMATE_FRAME_STORE at a folder with room")) from None
 
     def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
         out: list[bytes | None] = []
