@@ -19,7 +19,6 @@ median of each and their ratio, and whether the frames are identical.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -35,6 +34,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from results_files import write_results  # noqa: E402
 
 from celery_animate import Animator  # noqa: E402
 from celery_animate.render.frame_loop import PreparedFigure, render_frames  # noqa: E402
@@ -139,9 +139,7 @@ def main() -> None:
     for name, r in results.items():
         lines.append(f"| {name} | {r['blit']:.3f} s | {r['no_blit']:.3f} s | {r['ratio']:.3f}x | "
                      f"{r['identical']} | {r['turned_off_because'] or 'no'} |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "blit_cost.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "blit_cost.json").write_text(json.dumps(results, indent=1))
+    write_results(RESULTS, "blit_cost", "\n".join(lines) + "\n", results, indent=1)
     print("\n".join(lines))
 
 

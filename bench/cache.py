@@ -22,7 +22,6 @@ segments. Rounds alternate nothing else; the table gives medians over rounds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import secrets
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.encode_scaling import cluster  # noqa: E402
+from bench.results_files import write_results  # noqa: E402
 from celery_animate import Settings  # noqa: E402
 from examples.wave import WaveAnimation, param_by_frame  # noqa: E402
 
@@ -149,9 +149,7 @@ def main() -> None:
               f"embedded {[d['frames_drawn'] for d in results['embedded']['details']]}, cluster "
               f"{[d['10 frames changed']['frames_drawn'] for d in results['cluster']['details']]}."]
     if not args.smoke:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "cache.md").write_text("\n".join(lines) + "\n")
-        (RESULTS / "cache.json").write_text(json.dumps(results, indent=1))
+        write_results(RESULTS, "cache", "\n".join(lines) + "\n", results, indent=1)
     print("\n".join(lines))
 
 

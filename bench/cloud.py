@@ -35,6 +35,7 @@ from s3 import SeaweedS3  # noqa: E402
 from webhooks import Receiver  # noqa: E402
 
 from bench.encode_scaling import cluster  # noqa: E402
+from bench.results_files import write_results  # noqa: E402
 from celery_animate import Settings, keys  # noqa: E402
 from celery_animate.outputs import object_store, open_output  # noqa: E402
 from celery_animate.paths import output_path  # noqa: E402
@@ -232,9 +233,7 @@ def main() -> None:
     results = run(args.smoke)
     text = report(results)
     if not args.smoke:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "cloud.json").write_text(json.dumps(results, indent=2))
-        (RESULTS / "cloud.md").write_text(text)
+        write_results(RESULTS, "cloud", text, results)
     print(text)
 
 

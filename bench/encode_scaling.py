@@ -35,6 +35,7 @@ import redis  # noqa: E402
 from animators import HD, NoisyHD, bar_params  # noqa: E402
 from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
 
+from bench.results_files import write_results  # noqa: E402
 from bench.sampling import PeakSampler  # noqa: E402
 from celery_animate import Settings, keys  # noqa: E402
 from celery_animate.client.embedded.redis_server import RedisServer  # noqa: E402
@@ -468,11 +469,9 @@ def thin_timelines(peak: dict, every: float = 5.0) -> None:
 
 def save(results: dict) -> None:
     """Write ``bench/results/encode_scaling.{json,md}`` and print the report."""
-    RESULTS.mkdir(exist_ok=True)
     thin_timelines(results["store_peak"])
-    (RESULTS / "encode_scaling.json").write_text(json.dumps(results, indent=2))
     text = report(results)
-    (RESULTS / "encode_scaling.md").write_text(text)
+    write_results(RESULTS, "encode_scaling", text, results)
     print(text)
 
 

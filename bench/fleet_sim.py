@@ -31,7 +31,6 @@ segment's encode.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -53,6 +52,7 @@ import redis  # noqa: E402
 from animators import Slow, bar_params  # noqa: E402
 from workers import cluster_env, start_worker, stop, wait_for_workers  # noqa: E402
 
+from bench.results_files import write_results  # noqa: E402
 from celery_animate import Settings  # noqa: E402
 from celery_animate.client.embedded.redis_server import RedisServer  # noqa: E402
 from celery_animate.job.record import JobRecord  # noqa: E402
@@ -181,10 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{processes:3d} processes, {encoders} encode: {row['share']:.0%} of ideal, "
                   f"{row['commands_per_frame']:.1f} Redis commands/frame, "
                   f"first chunk after {row['first_chunk_s']:.2f} s", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fleet_sim.json").write_text(json.dumps(results, indent=2))
     text = report(results)
-    (args.out / "fleet_sim.md").write_text(text)
+    write_results(args.out, "fleet_sim", text, results)
     plot(results, args.out / "fleet_sim.png")
     print(text)
     return 0

@@ -13,7 +13,6 @@ embedded default (its cluster's start-up included) with 2 workers, and with
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -29,6 +28,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 from ported import OneLine, one_line_params  # noqa: E402
+from results_files import write_results  # noqa: E402
 
 RESULTS = ROOT / "results"
 FPS = 30
@@ -82,9 +82,8 @@ def main() -> None:
     lines += [f"| {r['way']} | {r['median_s']:.2f} | {r['vs_pillow']:.2f}x | {r['size_mib']:.2f} |"
               for r in rows]
     if not args.smoke:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "gif.md").write_text("\n".join(lines) + "\n")
-        (RESULTS / "gif.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1))
+        write_results(RESULTS, "gif", "\n".join(lines) + "\n", {"setup": setup, "rows": rows},
+                      indent=1)
     print("\n".join(lines))
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import resource
@@ -40,6 +39,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pvio  # noqa: E402
 import redis  # noqa: E402
 from blit_cost import measure as measure_blit_cost  # noqa: E402
+from results_files import write_results  # noqa: E402
 from sampling import PeakSampler  # noqa: E402
 from workloads import WORKLOADS, Workload  # noqa: E402
 
@@ -292,8 +292,7 @@ def targets(results: dict) -> list[tuple[bool, str]]:
 
 def save(results: dict, out: Path) -> str:
     text = report(results)
-    (out / "results.md").write_text(text)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    write_results(out, "results", text, results)
     return text
 
 

@@ -25,7 +25,6 @@ running, so its flame graphs show where threads *are*, not where CPU goes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -41,6 +40,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import psutil  # noqa: E402
+from results_files import write_results  # noqa: E402
 from run import ENCODING, hardware_limit  # noqa: E402
 from sampling import PeakSampler  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
@@ -185,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(summaries, cores)
     if not args.smoke:
         plot(runs, cores, args.out / "timeline.png")
-        (args.out / "timeline.md").write_text(text)
-        (args.out / "timeline.json").write_text(json.dumps(summaries, indent=2))
+        write_results(args.out, "timeline", text, summaries)
     print(text)
     return 0
 
