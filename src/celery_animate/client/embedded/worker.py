@@ -167,8 +167,3 @@ class ForkedWorker:
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.002)  # SIGKILL takes effect within a scheduler tick
         self._ready.close()
-
-    def stop(self) -> None:
-        """:meth:`kill`, then :meth:`reap`."""
-        self.kill()
-        self.reap()
