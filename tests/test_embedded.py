@@ -5,6 +5,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,23 +66,25 @@ def test_a_dead_embedded_worker_is_noticed_and_everything_stops():
     assert not alive(worker_pid) and not alive(redis_pid)
 
 
-def test_frames_wait_in_a_private_shared_memory_folder_that_goes_with_the_cluster(
+def test_frames_wait_in_private_folders_that_go_with_the_cluster(
         no_cluster_configured, tmp_path):
     animator = Slow(0.05)
     params = bar_params(24)
     with EmbeddedCluster(2, prewarm=[(animator_path(animator), pack_attrs(animator))]) as cluster:
-        scratch = cluster.scratch
+        scratch, spill = cluster.scratch, cluster.spill
         assert cluster.settings.frame_store == scratch.as_uri()
-        assert scratch.parent == SHARED_MEMORY
-        assert scratch.name.startswith(f"celery-animate-{os.getpid()}-")
-        assert stat.S_IMODE(scratch.stat().st_mode) == 0o700
+        assert cluster.settings.frame_spill == spill.as_uri()
+        assert scratch.parent == SHARED_MEMORY and spill.parent == Path(tempfile.gettempdir())
+        for folder in (scratch, spill):
+            assert folder.name.startswith(f"celery-animate-{os.getpid()}-")
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         job = animator.submit(tmp_path / "out.mp4", params, fps=8, settings=cluster.settings)
         # While it renders, the job's frames are files in the folder.
         wait_until(lambda: any((scratch / job.id).glob("*.frame")), timeout=60,
                    message="a frame in the shared-memory folder")
         job.wait(timeout=120)
         assert not (scratch / job.id).exists()  # the job's end took its frames
-    assert not scratch.exists()
+    assert not scratch.exists() and not spill.exists()
     assert_video(tmp_path / "out.mp4", serial_frames(Slow(0.0), params))
 
 
@@ -90,6 +93,7 @@ def test_a_configured_frame_store_is_kept(no_cluster_configured, tmp_path):
     settings = Settings(frame_store=frames.as_uri())
     with EmbeddedCluster(1, settings) as cluster:
         assert cluster.scratch is None and cluster.settings.frame_store == frames.as_uri()
+        assert cluster.spill is None and cluster.settings.frame_spill is None
         BarCode().submit(tmp_path / "out.mp4", bar_params(6), fps=4,
                          settings=cluster.settings).wait(timeout=120)
     assert_video(tmp_path / "out.mp4", serial_frames(BarCode(), bar_params(6)))
@@ -98,16 +102,18 @@ def test_a_configured_frame_store_is_kept(no_cluster_configured, tmp_path):
 def test_the_folder_of_a_killed_client_goes_at_the_next_start(no_cluster_configured, tmp_path):
     # A client killed with SIGKILL cannot remove its folder; the next cluster on the machine does.
     code = ("import time; from celery_animate import EmbeddedCluster; "
-            "c = EmbeddedCluster(1).start(); print(c.scratch, flush=True); time.sleep(60)")
+            "c = EmbeddedCluster(1).start(); print(c.scratch, c.spill, flush=True); "
+            "time.sleep(60)")
     client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env={k: v for k, v in os.environ.items() if not k.startswith("CELERY_")})
-    left = Path(client.stdout.readline().strip())
-    assert left.is_dir()
+    left = [Path(folder) for folder in client.stdout.readline().split()]
+    assert len(left) == 2 and all(folder.is_dir() for folder in left)
     client.kill()
     client.wait()
-    assert left.is_dir()
+    assert all(folder.is_dir() for folder in left)
     with EmbeddedCluster(1) as cluster:
-        assert not left.exists() and cluster.scratch.is_dir()
+        assert not any(folder.exists() for folder in left)
+        assert cluster.scratch.is_dir() and cluster.spill.is_dir()
 
 
 def test_a_worker_that_never_starts_fails_the_follow_check(no_cluster_configured):

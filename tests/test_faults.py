@@ -244,3 +244,24 @@ def test_a_full_frame_store_fails_the_job_by_name_and_leaves_nothing(small_disk,
                    show=lambda: list(small_disk.rglob("*")))
         assert not (tmp_path / "noise.mp4").exists()
         serves_next_job(cluster.settings, tmp_path)
+
+
+
+def test_a_full_frame_store_spills_into_its_second_folder_and_the_job_renders(small_disk, tmp_path):
+    # The embedded default's case: shared memory (here the 3 MiB tmpfs) fills, the rest of the
+    # frames go to a folder on disk, and the video has every frame. A job of one segment keeps
+    # all its frames until its video is kept, and the tmpfs holds four of these at most: the
+    # other twenty went through the spill folder.
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    params = bar_params(24)
+    settings = Settings(frame_store=small_disk.as_uri(), frame_spill=spill.as_uri())
+    with EmbeddedCluster(2, settings) as cluster:
+        # Near-lossless, so the noise's pixels can be compared.
+        NoisyHD().submit(tmp_path / "noise.mp4", params, fps=8, video_quality=1,
+                         settings=cluster.settings).wait(timeout=180)
+        wait_until(lambda: list(small_disk.iterdir()) == [] and list(spill.iterdir()) == [],
+                   message="no frame left in either folder",
+                   show=lambda: list(small_disk.rglob("*")) + list(spill.rglob("*")))
+    assert_video(tmp_path / "noise.mp4", serial_frames(NoisyHD(), params), size=(1280, 720),
+                 brightness_only=True)

@@ -45,6 +45,8 @@ class Settings:
     encode_queue: str = "gpu"
     #: ``"redis"`` (the result backend's Redis), a ``redis://`` URL, or ``file:///dir``.
     frame_store: str = REDIS_FRAME_STORE
+    #: ``file:///dir`` that frames and segments go to once a ``file:///`` frame store is full.
+    frame_spill: str | None = None
     #: Seconds a frame or staged chunk survives if its job never finishes.
     frame_ttl: int = 24 * 3600
     #: Seconds a finished job's record (state, result, error) is kept.
@@ -127,6 +129,7 @@ class Settings:
             render_queue=env.get("CELERY_ANIMATE_RENDER_QUEUE", "render"),
             encode_queue=env.get("CELERY_ANIMATE_ENCODE_QUEUE", "gpu"),
             frame_store=env.get("CELERY_ANIMATE_FRAME_STORE", REDIS_FRAME_STORE),
+            frame_spill=env.get("CELERY_ANIMATE_FRAME_SPILL") or None,
             frame_ttl=_int(env, "CELERY_ANIMATE_FRAME_TTL", 24 * 3600),
             job_ttl=_int(env, "CELERY_ANIMATE_JOB_TTL", 7 * 24 * 3600),
             visibility_timeout=_int(env, "CELERY_ANIMATE_VISIBILITY_TIMEOUT", 300),

@@ -191,6 +191,18 @@ def test_a_shared_node_name_does_not_skip_the_checks_after_it(monkeypatch):
     assert doctor.run_checks(Settings())[1].detail == "skipped: fix the problems above first"
 
 
+
+def test_doctor_tries_both_folders_of_a_spilling_frame_store(tmp_path):
+    fast, spill = tmp_path / "fast", tmp_path / "spill"
+    settings = Settings(frame_store=fast.as_uri(), frame_spill=spill.as_uri())
+    assert doctor._frame_store(settings, None) == (
+        f"{fast.as_uri()!r} can store and return frames, and spill into {spill.as_uri()!r}")
+    assert list(fast.iterdir()) == [] and list(spill.iterdir()) == []  # the probes are gone
+    spill.rmdir()
+    spill.write_bytes(b"not a folder")
+    with pytest.raises(OSError):
+        doctor._frame_store(settings, None)
+
 # -- the command line -----------------------------------------------------------------------------
 
 def test_version(capsys):

@@ -1,12 +1,14 @@
-"""The embedded cluster's shared-memory folder: made private, refused when small, orphans removed."""
+"""The embedded cluster's folders, in shared memory and on disk: made private, refused when
+small (shared memory), orphans removed."""
 
 import os
 import stat
 import subprocess
 import sys
+import tempfile
 
 from celery_animate.client.embedded import scratch
-from celery_animate.client.embedded.scratch import PREFIX, make_scratch, remove_orphans
+from celery_animate.client.embedded.scratch import PREFIX, make_scratch, make_spill, remove_orphans
 
 
 def dead_pid() -> int:
@@ -49,3 +51,15 @@ def test_only_folders_of_exited_processes_are_removed(tmp_path):
     assert not orphan.exists()
     assert live.is_dir() and other.is_dir() and unrelated.is_dir() and link.is_symlink()
     assert (target / "keep").read_bytes() == b"k"
+
+
+def test_the_spill_folder_is_private_in_the_temporary_directory_whatever_its_room(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(scratch, "MIN_FREE_BYTES", 1 << 62)  # shared memory's rule does not apply
+    orphan = tmp_path / f"{PREFIX}{dead_pid()}-old"
+    orphan.mkdir()
+    folder = make_spill()
+    assert folder.parent == tmp_path and folder.name.startswith(f"{PREFIX}{os.getpid()}-")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert not orphan.exists()

@@ -1,5 +1,7 @@
-"""Each frame store behind the one interface: Redis (fakeredis), a directory, memory."""
+"""Each frame store behind the one interface: Redis (fakeredis), a directory, memory, a
+directory that spills into another."""
 
+import errno
 import os
 import time
 from dataclasses import replace
@@ -13,7 +15,7 @@ from celery_animate.config import Settings
 from celery_animate.encode.join import packets
 from celery_animate.encode.lease import EncodeLease
 from celery_animate.encode.segments import encode_one_segment, encode_segmented, fetch_segments
-from celery_animate.errors import ConfigurationError, EncodeIncomplete, InvalidArgument
+from celery_animate.errors import ConfigurationError, EncodeIncomplete, FrameStoreFull, InvalidArgument
 from celery_animate.frames import pack_frame
 from celery_animate.ids import new_job_id
 from celery_animate.job import lifecycle
@@ -24,17 +26,34 @@ from celery_animate.stores import (
     DirectoryFrameStore,
     MemoryFrameStore,
     RedisFrameStore,
+    SpillingFrameStore,
     base,
     open_frame_store,
 )
 
 
-@pytest.fixture(params=["redis", "directory", "memory"])
+class SmallDirectoryFrameStore(DirectoryFrameStore):
+    """A directory store whose disk holds ``capacity`` files: a full disk without mounting one."""
+
+    def __init__(self, root, capacity: int):
+        super().__init__(root, ttl=60)
+        self.capacity = capacity
+
+    def _write(self, job_id, path, payload):
+        if not path.exists() and sum(f.is_file() for f in self.root.rglob("*")) >= self.capacity:
+            raise FrameStoreFull(errno.ENOSPC, f"the frame store {self.root} is full")
+        super()._write(job_id, path, payload)
+
+
+@pytest.fixture(params=["redis", "directory", "memory", "spilling"])
 def store(request, fake_redis, tmp_path):
     if request.param == "redis":
         return RedisFrameStore(fake_redis, ttl=60)
     if request.param == "directory":
         return DirectoryFrameStore(tmp_path, ttl=60)
+    if request.param == "spilling":  # room for two files, then the second folder
+        return SpillingFrameStore(SmallDirectoryFrameStore(tmp_path / "fast", 2),
+                                  DirectoryFrameStore(tmp_path / "spill", ttl=60))
     return MemoryFrameStore(ttl=60)
 
 
@@ -113,6 +132,62 @@ def test_open_frame_store():
         open_frame_store(replace(settings, frame_store="s3://bucket"))
     with pytest.raises(ConfigurationError, match="file:///absolute/path"):
         open_frame_store(replace(settings, frame_store="file://host/dir"))
+    environ = {"CELERY_BROKER_URL": "redis://h/0", "CELERY_ANIMATE_FRAME_STORE": "file:///dev/shm/frames",
+               "CELERY_ANIMATE_FRAME_SPILL": "file:///var/tmp/frames"}
+    assert Settings.from_env({**environ, "CELERY_ANIMATE_FRAME_SPILL": ""}).frame_spill is None
+    spilling = open_frame_store(Settings.from_env(environ))
+    assert isinstance(spilling, SpillingFrameStore)
+    assert (str(spilling.fast.root), str(spilling.spill.root)) == ("/dev/shm/frames", "/var/tmp/frames")
+    with pytest.raises(ConfigurationError, match="only a file:/// frame store spills"):
+        open_frame_store(replace(settings, frame_spill="file:///var/tmp/frames"))
+    with pytest.raises(ConfigurationError, match="frame spill folder 'redis://h/1'"):
+        open_frame_store(replace(settings, frame_store="file:///dev/shm/frames",
+                                 frame_spill="redis://h/1"))
+
+
+def test_frames_and_segments_spill_into_the_second_folder_and_leave_both(tmp_path):
+    fast, spill = tmp_path / "fast", tmp_path / "spill"
+    store = SpillingFrameStore(SmallDirectoryFrameStore(fast, 3), DirectoryFrameStore(spill, 60))
+    job = new_job_id()
+    for i in range(5):
+        store.put(job, i, f"frame {i}".encode())
+    store.put_segment(job, 0, b"segment 0")
+    assert sorted(f.name for f in (fast / job).iterdir()) == [f"{i:09d}.frame" for i in range(3)]
+    assert sorted(f.name for f in (spill / job).iterdir()) == [
+        "00000.segment", "000000003.frame", "000000004.frame"]
+    assert store.get_many(job, [4, 0, 5, 3]) == [b"frame 4", b"frame 0", None, b"frame 3"]
+    assert store.missing(job, 7) == [5, 6] and store.has_all(job, 5)
+    assert store.get_segment(job, 0) == b"segment 0" and store.get_segment(job, 1) is None
+    store.delete(job, [0, 4])  # room again in the fast folder: the next frame goes there
+    store.put(job, 5, b"frame 5")
+    assert (fast / job / "000000005.frame").exists()
+    assert store.missing(job, 6) == [0, 4]
+    store.delete_segments(job, 1)
+    store.delete_job(job, 6)
+    assert list(fast.iterdir()) == [] and list(spill.iterdir()) == []
+
+
+def test_a_spilling_store_is_full_when_its_second_folder_is(tmp_path):
+    store = SpillingFrameStore(SmallDirectoryFrameStore(tmp_path / "fast", 1),
+                               SmallDirectoryFrameStore(tmp_path / "spill", 1))
+    job = new_job_id()
+    store.put(job, 0, b"a")
+    store.put(job, 1, b"b")
+    with pytest.raises(FrameStoreFull, match=f"the frame store {tmp_path / 'spill'} is full"):
+        store.put(job, 2, b"c")
+
+
+def test_a_spilling_store_sweeps_both_folders(tmp_path):
+    fast, spill = tmp_path / "fast", tmp_path / "spill"
+    store = SpillingFrameStore(SmallDirectoryFrameStore(fast, 1), DirectoryFrameStore(spill, 60))
+    old, new = new_job_id(), new_job_id()
+    for job in (old, new):
+        store.put(job, 0, b"x")
+        store.put(job, 1, b"y")
+    for folder in (fast / old, spill / old):
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    assert store.sweep() == [old]
+    assert [f.name for f in fast.iterdir()] == [] and [f.name for f in spill.iterdir()] == [new]
 
 
 def test_missing_and_has_all_across_a_thousand_frame_batch(store):

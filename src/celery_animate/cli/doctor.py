@@ -13,7 +13,7 @@ from celery_animate.connection import job_redis
 from celery_animate.encode.pvio_adapter import installed
 from celery_animate.errors import ConfigurationError
 from celery_animate.ids import new_job_id
-from celery_animate.stores import open_frame_store
+from celery_animate.stores import SpillingFrameStore, open_frame_store
 from celery_animate.worker.app import PROBE_TASK, app_for
 from celery_animate.worker.tasks.probe import ANIMATOR_PROBE_TASK
 
@@ -43,14 +43,17 @@ def _backend(settings: Settings, app) -> str:
 
 def _frame_store(settings: Settings, app) -> str:
     store = open_frame_store(settings)
-    probe = new_job_id()  # a made-up job: its one frame is this check's own, not a job's data
-    try:
-        store.put(probe, 0, b"probe")
-        if store.get_many(probe, [0]) != [b"probe"]:
-            raise RuntimeError("a frame written to it could not be read back")
-    finally:
-        store.delete(probe, [0])
-    return f"{settings.frame_store!r} can store and return frames"
+    # A spilling store writes to its second folder only when the first is full: try each.
+    for part in (store.fast, store.spill) if isinstance(store, SpillingFrameStore) else (store,):
+        probe = new_job_id()  # a made-up job: its one frame is this check's own, not a job's data
+        try:
+            part.put(probe, 0, b"probe")
+            if part.get_many(probe, [0]) != [b"probe"]:
+                raise RuntimeError("a frame written to it could not be read back")
+        finally:
+            part.delete(probe, [0])
+    spill = f", and spill into {settings.frame_spill!r}" if settings.frame_spill else ""
+    return f"{settings.frame_store!r} can store and return frames{spill}"
 
 
 def _queues(settings: Settings, app) -> str:
@@ -141,7 +144,8 @@ ADVICE = {
     "broker": "start Redis there, or fix CELERY_BROKER_URL (unset it to use the embedded default)",
     "result backend": "start Redis there, or fix CELERY_RESULT_BACKEND",
     "frame store": "fix CELERY_ANIMATE_FRAME_STORE on the workers: a redis:// URL, or a file:// "
-                   "directory that every worker shares",
+                   "directory that every worker shares (and CELERY_ANIMATE_FRAME_SPILL, if set: "
+                   "a file:// directory)",
     "workers": "start them with `celery -A celery_animate worker -Q render --hostname render@%h` "
                "and `-Q gpu --hostname gpu@%h`",
     "encoder": "see the encode workers' logs",

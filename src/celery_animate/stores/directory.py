@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from celery_animate.errors import FrameStoreFull
@@ -79,8 +80,9 @@ class DirectoryFrameStore(FrameStore):
                 raise FrameStoreFull(exc.errno, (
                     f"the frame store {self.root} is full (no space left on its device for "
                     f"{len(payload)} more bytes): free space there, render the job in shorter "
-                    "segments (CELERY_ANIMATE_SEGMENT_FRAMES) or smaller frames, or point "
-                    "CELERY_ANIMATE_FRAME_STORE at a folder with room")) from None
+                    "segments (CELERY_ANIMATE_SEGMENT_FRAMES) or smaller frames, point "
+                    "CELERY_ANIMATE_FRAME_STORE at a folder with room, or give it a folder on "
+                    "another disk to spill into (CELERY_ANIMATE_FRAME_SPILL)")) from None
 
     def get_many(self, job_id: str, indices: list[int]) -> list[bytes | None]:
         out: list[bytes | None] = []
@@ -92,7 +94,11 @@ class DirectoryFrameStore(FrameStore):
         return out
 
     def missing(self, job_id: str, n_frames: int, start: int = 0) -> list[int]:
-        return [i for i in range(start, n_frames) if not self._path(job_id, i).exists()]
+        return self.absent(job_id, range(start, n_frames))
+
+    def absent(self, job_id: str, indices: Iterable[int]) -> list[int]:
+        """Those of ``indices`` that have no frame here, in their order."""
+        return [i for i in indices if not self._path(job_id, i).exists()]
 
     def delete(self, job_id: str, indices: list[int]) -> None:
         for i in indices:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from celery_animate.client.embedded.redis_server import RedisServer
-from celery_animate.client.embedded.scratch import make_scratch, remove_scratch
+from celery_animate.client.embedded.scratch import make_scratch, make_spill, remove_scratch
 from celery_animate.client.embedded.worker import ForkedWorker, run_worker
 from celery_animate.config import REDIS_FRAME_STORE, Settings
 from celery_animate.errors import EmbeddedClusterFailed
@@ -24,9 +24,10 @@ class EmbeddedCluster:
     of the ``prewarm`` animators (``(import path, packed attributes)``) while
     the client stages params. The encode worker has one process, which never
     sets up a figure, at a lower CPU priority. Unless ``settings`` name a frame
-    store, frames wait in a private folder in shared memory (see
-    :mod:`~celery_animate.client.embedded.scratch`), or in the private Redis
-    where there is none.
+    store, frames wait in a private folder in shared memory, and spill into a
+    private folder in the temporary directory when it is full (see
+    :mod:`~celery_animate.client.embedded.scratch`); or in the private Redis
+    where shared memory is missing or small.
 
     With ``wait_ready=False``, :meth:`start` returns once Redis answers and the
     workers are forked, so the caller can enqueue while they start (their
@@ -46,7 +47,8 @@ class EmbeddedCluster:
         self._started_by = 0.0  # time.monotonic() by which the workers must be ready
         self.redis = RedisServer()
         self.settings = self.base
-        self.scratch: Path | None = None
+        self.scratch: Path | None = None  # the frames' folder in shared memory
+        self.spill: Path | None = None  # where they go when it is full
         self._workers: list[ForkedWorker] = []
 
     def start(self) -> EmbeddedCluster:
@@ -55,7 +57,9 @@ class EmbeddedCluster:
         if self.base.frame_store == REDIS_FRAME_STORE:
             self.scratch = make_scratch()
             if self.scratch is not None:
-                self.settings = replace(self.settings, frame_store=self.scratch.as_uri())
+                self.spill = make_spill()
+                self.settings = replace(self.settings, frame_store=self.scratch.as_uri(),
+                                        frame_spill=self.spill.as_uri() if self.spill else None)
         self._workers = [
             ForkedWorker(run_worker, self.settings, self.settings.render_queue, self.workers,
                          self.prewarm, self.loglevel, 0),
@@ -92,7 +96,7 @@ class EmbeddedCluster:
                     f"an embedded Celery worker exited unexpectedly (exit code {worker.exitcode})")
 
     def stop(self) -> None:
-        """Stop the workers (their pools too) and Redis, and remove the frames' folder; safe to
+        """Stop the workers (their pools too) and Redis, and remove the frames' folders; safe to
         call twice."""
         workers, self._workers = self._workers, []
         for worker in workers:  # all at once, then wait for each: they die in parallel
@@ -100,9 +104,10 @@ class EmbeddedCluster:
         for worker in workers:
             worker.reap()
         self.redis.stop()
-        scratch, self.scratch = self.scratch, None
-        if scratch is not None:
-            remove_scratch(scratch)
+        folders, self.scratch, self.spill = [self.scratch, self.spill], None, None
+        for folder in folders:
+            if folder is not None:
+                remove_scratch(folder)
 
     def __enter__(self) -> EmbeddedCluster:
         try:

@@ -1,11 +1,14 @@
-"""The embedded cluster's frame store: a private folder in shared memory (``/dev/shm``).
+"""The embedded cluster's frame store: a private folder in shared memory (``/dev/shm``), and
+one on disk (in the temporary directory) that frames spill into when shared memory is full.
 
 Its renderers and its encoder share one machine, so frames need not go through Redis. A
 file on tmpfs costs a write and a read; a Redis round trip also waits for the server process
 to be scheduled, which on a machine whose cores are all busy rendering and encoding is most
 of its cost (docs/performance.md, "Where a one-shot render's time goes"). Frames stay
 zstd-packed: on plots that is cheaper than writing and reading the raw pixels, and keeps
-the window's memory small.
+the window's memory small. Shared memory is RAM, usually half of it at most: a long job of
+large, noisy frames can outgrow it, and then goes on in the folder on disk (see
+:class:`~celery_animate.stores.SpillingFrameStore`).
 """
 
 from __future__ import annotations
@@ -25,22 +28,28 @@ PREFIX = "celery-animate-"
 MIN_FREE_BYTES = 1 << 30
 
 
-def make_scratch(root: Path = SHARED_MEMORY) -> Path | None:
+def make_scratch(root: Path = SHARED_MEMORY, min_free: int | None = None) -> Path | None:
     """A new folder under ``root`` that only this user can enter, for one cluster's frames.
 
-    None where ``root`` does not exist, cannot be written or has less than
-    :data:`MIN_FREE_BYTES` free: the caller then keeps frames in Redis. First
-    removes the folders of clusters whose process is gone (killed before it
-    could remove its own).
+    None where ``root`` does not exist, cannot be written or has less than ``min_free``
+    bytes free (default :data:`MIN_FREE_BYTES`): the caller then keeps frames in Redis.
+    First removes the folders of clusters whose process is gone (killed before it could
+    remove its own).
     """
     remove_orphans(root)
     try:
         fs = os.statvfs(root)
-        if fs.f_bavail * fs.f_frsize < MIN_FREE_BYTES:
+        if fs.f_bavail * fs.f_frsize < (MIN_FREE_BYTES if min_free is None else min_free):
             return None
         return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root))  # mode 0700
     except OSError:
         return None
+
+
+def make_spill() -> Path | None:
+    """A new private folder in the temporary directory (on disk, as a rule) for the frames that
+    do not fit in shared memory; None where none can be made there."""
+    return make_scratch(Path(tempfile.gettempdir()), min_free=0)
 
 
 def remove_scratch(folder: Path) -> None:
