@@ -4,10 +4,11 @@
     python bench/timeline.py --only "one line 640x480"
     python bench/timeline.py --smoke         # a few frames each: checks the script runs
 
-Each workload of bench/run.py is rendered once with ``make_video(num_workers=2)`` on the
-embedded default (a warm-up run first), while a thread of this process reads the CPU
-time of the whole process tree every 20 ms from ``/proc``. Processes are grouped by what
-they do:
+Each workload of bench/run.py is rendered with ``make_video(num_workers=2)`` on the
+embedded default three times: a warm-up run; a run measured exactly and not sampled (each
+process's CPU time read just before the cluster stops, the machine's from ``/proc/stat``),
+for the tables; and a run during which a thread of this process reads the CPU time of
+the whole process tree every 50 ms, for the chart. Processes are grouped by what they do:
 
 * **client**: this process (staging params, following the job);
 * **render**: the render worker and its prefork pool (nice 0);
@@ -17,18 +18,34 @@ they do:
 
 The chart stacks the cores each group used; the gap up to the machine's cores is idle.
 The table sets the run against the hardware limit of bench/run.py: (CPU seconds of a
-serial render + CPU seconds of the encode) / cores. A sampling profiler (py-spy) was
-tried first: in this container it counts threads waiting in ``poll`` or on a lock as
-running, so its flame graphs show where threads *are*, not where CPU goes.
+serial render + CPU seconds of the encode) / cores, and splits the difference into what
+made it: the figure's warm-up, CPU the run spent beyond the limit's, and idle cores (the
+machine is otherwise quiet, so its busy time is the run's).
+
+**The warm-up bound.** A figure's first frame costs more than the rest: ``setup()``
+runs first, and the frame is a full draw that records the paint order for blitting.
+What it costs beyond an ordinary frame is the *warm-up* W (measured serially, beside the
+limit). Until the first frame exists the encoder has nothing to do, and each process
+warms its own figure (``setup()`` runs in every worker process), so for those W seconds
+the other cores either warm figures of their own, which the serial render does not, or
+idle. However well the rest overlaps, a run of this pipeline cannot beat
+limit + (1 - 1/cores) x W: the *bound*.
+
+A sampling profiler (py-spy) was tried first: in this container it counts threads
+waiting in ``poll`` or on a lock as running, so its flame graphs show where threads
+*are*, not where CPU goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +62,12 @@ from run import ENCODING, hardware_limit  # noqa: E402
 from sampling import PeakSampler  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
+from celery_animate import EmbeddedCluster  # noqa: E402
+from celery_animate.render.frame_loop import PreparedFigure, render_frames  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
+WORKERS = 2
+GAP_PARTS = ["warm_up", "render", "encode", "other", "idle"]
 GROUPS = ["client", "render", "encode", "ffmpeg", "redis"]
 COLOURS = {"client": "#7f7f7f", "render": "#1f77b4", "encode": "#2ca02c", "ffmpeg": "#98df8a",
            "redis": "#d62728"}
@@ -88,27 +110,109 @@ class CpuTimeline(PeakSampler):
         self.samples.append((time.perf_counter() - self.start, dict(used)))
 
 
-def run_once(workload, params, out: Path) -> tuple[float, CpuTimeline]:
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``: all but idle
+    and iowait)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_sampled(workload, params, out: Path) -> tuple[float, CpuTimeline]:
+    """One one-shot run, sampled for the chart: its wall seconds and per-group timeline."""
     out.unlink(missing_ok=True)
     with CpuTimeline() as timeline:
         started = time.perf_counter()
-        workload.ours().make_video(out, params, num_workers=2, disable_progress_bar=True, **ENCODING)
+        workload.ours().make_video(out, params, num_workers=WORKERS, disable_progress_bar=True,
+                                   **ENCODING)
         wall = time.perf_counter() - started
         timeline.wall_from = started - timeline.start
     return wall, timeline
 
 
-def summarise(wall: float, timeline: CpuTimeline, limit: dict, cores: int) -> dict:
-    begin = timeline.wall_from
-    cpu = Counter()
-    for at, used in timeline.samples:
-        if begin <= at <= begin + wall + timeline.interval:
-            cpu.update(used)
-    busy = sum(cpu.values())
+def cluster_cpu() -> Counter:
+    """CPU seconds so far of every process under this one, by group (ffmpeg's in the encode
+    process that reaped it)."""
+    me = psutil.Process()
+    used: Counter[str] = Counter()
+    for process in me.children(recursive=True):
+        try:
+            with process.oneshot():
+                times = process.cpu_times()
+                group = group_of(process, me.pid)
+        except psutil.Error:
+            continue
+        used[group] += times.user + times.system + times.children_user + times.children_system
+    return used
+
+
+@contextlib.contextmanager
+def totals_at_stop() -> Iterator[Counter]:
+    """Yields a Counter that gets :func:`cluster_cpu` of the embedded cluster just before it
+    stops: its processes are killed, and their counters go with them. The bench wraps
+    ``EmbeddedCluster.stop`` for this, so the run itself is not sampled."""
+    totals: Counter[str] = Counter()
+    original = EmbeddedCluster.stop
+
+    def stop(cluster: EmbeddedCluster) -> None:
+        if not totals:  # the first call, while the processes live
+            totals.update(cluster_cpu())
+        original(cluster)
+
+    EmbeddedCluster.stop = stop
+    try:
+        yield totals
+    finally:
+        EmbeddedCluster.stop = original
+
+
+def run_exact(workload, params, out: Path) -> tuple[float, float, Counter]:
+    """One one-shot run, not sampled: its wall seconds, the machine's busy CPU seconds meanwhile,
+    and CPU seconds by group."""
+    out.unlink(missing_ok=True)
+    with totals_at_stop() as totals:
+        own, busy, started = time.process_time(), machine_busy_seconds(), time.perf_counter()
+        workload.ours().make_video(out, params, num_workers=WORKERS, disable_progress_bar=True,
+                                   **ENCODING)
+        wall = time.perf_counter() - started
+        busy, own = machine_busy_seconds() - busy, time.process_time() - own
+    totals["client"] = own
+    return wall, busy, totals
+
+
+def warm_up_seconds(workload, params) -> float:
+    """The figure's warm-up W, CPU seconds: ``setup()`` and the first frame of a serial render,
+    less the median frame."""
+    started = time.process_time()
+    prepared = PreparedFigure.prepare(workload.ours())
+    frame_seconds = []  # the first also holds setup()
+    for _ in render_frames(prepared, enumerate(params)):
+        now = time.process_time()
+        frame_seconds.append(now - started)
+        started = now
+    plt.close("all")
+    return max(0.0, frame_seconds[0] - statistics.median(frame_seconds))
+
+
+def summarise(wall: float, busy: float, cpu: Counter, limit: dict, warm_up: float,
+              cores: int) -> dict:
+    limit_cpu = {"render": limit["render_cpu"], "encode": limit["encode_cpu"]}
+    idle = max(0.0, wall * cores - busy)
+    bound = limit["limit_s"] + (1 - 1 / cores) * warm_up
+    duplicated = (cores - 1) * warm_up  # what the other cores spend while the first figure warms
+    encode = cpu["encode"] + cpu["ffmpeg"]
+    # wall - limit = (busy - limit CPU + idle) / cores, split by where the CPU went.
+    gap = {
+        "warm_up": duplicated / cores,
+        "render": (cpu["render"] - limit_cpu["render"] - duplicated) / cores,
+        "encode": (encode - limit_cpu["encode"]) / cores,
+        "other": (busy - cpu["render"] - encode) / cores,  # client, Redis, the kernel
+        "idle": idle / cores,
+    }
     return {"wall_s": wall, "limit_s": limit["limit_s"], "vs_limit": wall / limit["limit_s"],
+            "warm_up_s": warm_up, "bound_s": bound, "vs_bound": wall / bound,
             "cpu_s": {g: cpu.get(g, 0.0) for g in GROUPS}, "busy_cpu_s": busy,
-            "idle_core_s": max(0.0, wall * cores - busy),
-            "limit_cpu_s": {"render": limit["render_cpu"], "encode": limit["encode_cpu"]}}
+            "idle_core_s": idle, "limit_cpu_s": limit_cpu, "gap_s": gap}
 
 
 #: Width of the chart's bars (seconds): /proc counts CPU time in 10 ms ticks, so single
@@ -136,28 +240,43 @@ def plot(runs: dict, cores: int, path: Path) -> None:
         ax.stackplot(xs, stacks, labels=GROUPS, colors=[COLOURS[g] for g in GROUPS], step="post")
         ax.axhline(cores, color="k", lw=0.8, ls="--")
         ax.axvline(summary["limit_s"], color="k", lw=1.2, label="hardware limit")
+        ax.axvline(summary["bound_s"], color="k", lw=1.2, ls=":", label="warm-up bound")
         ax.set(xlim=(0, wall), ylim=(0, cores + 0.5), ylabel="cores",
-               title=f"{name}: {wall:.2f} s, {summary['vs_limit']:.2f}x the limit")
+               title=f"{name}: {wall:.2f} s, {wall / summary['limit_s']:.2f}x the limit")
     axes[-1, 0].set_xlabel("seconds since make_video() was called")
-    axes[0, 0].legend(loc="upper right", ncol=6, fontsize=7)
+    axes[0, 0].legend(loc="upper right", ncol=7, fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
 def report(summaries: dict, cores: int) -> str:
-    lines = [f"One-shot `make_video(num_workers=2)` on the embedded default, {cores} cores. CPU "
-             "seconds per process group while it ran (the limit's own are a serial render and "
-             "one encode of the same frames).", "",
-             "| workload | wall | limit | wall / limit | client | render (limit) | encode + ffmpeg "
-             "(limit) | redis | idle core-s |", "|" + "---|" * 9]
+    lines = [f"One-shot `make_video(num_workers={WORKERS})` on the embedded default, {cores} cores. "
+             "W is the figure's warm-up: `setup()` and its first frame, beyond an ordinary "
+             "frame. The bound is the limit plus what W costs the other cores (see "
+             "bench/timeline.py). The run's time beyond the limit is split into seconds of wall "
+             "time: W's share, CPU the render and encode processes spent beyond the limit's own "
+             "(the render's beyond the other cores' warm-ups), other processes and the kernel, "
+             "and idle cores.", "",
+             "| workload | wall | limit | W | bound | wall / limit | wall / bound "
+             "| warm-up | render | encode | other | idle |", "|" + "---|" * 12]
     for name, s in summaries.items():
-        c = s["cpu_s"]
+        gap = s["gap_s"]
         lines.append(
-            f"| {name} | {s['wall_s']:.2f} s | {s['limit_s']:.2f} s | {s['vs_limit']:.2f}x "
-            f"| {c['client']:.2f} | {c['render']:.2f} ({s['limit_cpu_s']['render']:.2f}) "
-            f"| {c['encode'] + c['ffmpeg']:.2f} ({s['limit_cpu_s']['encode']:.2f}) "
-            f"| {c['redis']:.2f} | {s['idle_core_s']:.2f} |")
+            f"| {name} | {s['wall_s']:.2f} s | {s['limit_s']:.2f} s | {s['warm_up_s']:.2f} s "
+            f"| {s['bound_s']:.2f} s | {s['vs_limit']:.2f}x | {s['vs_bound']:.2f}x "
+            + " ".join(f"| {gap[part]:+.2f} s" for part in GAP_PARTS) + " |")
+    lines += ["", "CPU seconds per process group (the limit's own in brackets: a serial render, one "
+              "encode of the same frames):", "",
+              "| workload | client | render | encode + ffmpeg | redis | busy, all processes "
+              "| idle core-s |", "|" + "---|" * 7]
+    for name, s in summaries.items():
+        c, limit = s["cpu_s"], s["limit_cpu_s"]
+        lines.append(
+            f"| {name} | {c['client']:.2f} | {c['render']:.2f} ({limit['render']:.2f}) "
+            f"| {c['encode'] + c['ffmpeg']:.2f} ({limit['encode']:.2f}) | {c['redis']:.2f} "
+            f"| {s['busy_cpu_s']:.2f} ({limit['render'] + limit['encode']:.2f}) "
+            f"| {s['idle_core_s']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -175,12 +294,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         params = workload.frames(args.smoke)
         limit = hardware_limit(workload, params, cores, args.out / "timeline.mp4")
-        run_once(workload, params, args.out / "timeline.mp4")  # warm-up: file caches, fonts
-        wall, timeline = run_once(workload, params, args.out / "timeline.mp4")
-        summaries[workload.name] = summarise(wall, timeline, limit, cores)
-        runs[workload.name] = (wall, timeline, summaries[workload.name])
-        print(f"{workload.name:28s} {wall:6.2f} s  {summaries[workload.name]['vs_limit']:.2f}x limit",
-              flush=True)
+        warm_up = warm_up_seconds(workload, params)
+        run_exact(workload, params, args.out / "timeline.mp4")  # warm-up: file caches, fonts
+        wall, busy, cpu = run_exact(workload, params, args.out / "timeline.mp4")
+        summaries[workload.name] = summarise(wall, busy, cpu, limit, warm_up, cores)
+        sampled_wall, timeline = run_sampled(workload, params, args.out / "timeline.mp4")
+        runs[workload.name] = (sampled_wall, timeline, summaries[workload.name])
+        summary = summaries[workload.name]
+        print(f"{workload.name:28s} {wall:6.2f} s  {summary['vs_limit']:.2f}x limit  "
+              f"{summary['vs_bound']:.2f}x bound", flush=True)
     (args.out / "timeline.mp4").unlink(missing_ok=True)
     text = report(summaries, cores)
     if not args.smoke:
