@@ -201,6 +201,25 @@ def test_pvio_reads_frames_in_two_passes(tmp_path):
     assert [round(f.mean() / 40) for f in decoded] == [0, 1, 2, 3, 4]
 
 
+
+def test_pvio_asks_torch_about_cuda_in_auto_mode_and_the_adapter_spares_it(tmp_path, monkeypatch):
+    """encode/pvio_adapter.py: pvio's "auto" mode calls _accel.cuda_available(), which imports
+    torch (about a second in a fresh process); where no NVIDIA device is present, write_video
+    asks for "cpu", the same libx264 encode. When pvio stops asking, this test fails: drop the
+    workaround."""
+    asked = []
+    monkeypatch.setattr(pvio._accel, "cuda_available", lambda: asked.append(True) or False)
+    frames = [np.full((32, 32, 3), 40 * i, dtype=np.uint8) for i in range(5)]
+    pvio.write_frames_to_video(str(tmp_path / "pvio.mp4"), frames, 5, mode="auto", quiet=True)
+    assert asked, "pvio no longer asks about CUDA in auto mode"
+    asked.clear()
+    monkeypatch.setattr(pvio_adapter, "nvidia_device_present", lambda: False)
+    feed = pvio_adapter.PvioFeed(frames, lambda n: None)
+    assert pvio_adapter.write_video(tmp_path / "ours.mp4", feed, 5, mode="auto", quality=None,
+                                    preset=None, extra_ffmpeg_params=None) == "libx264"
+    assert asked == []
+    assert (tmp_path / "ours.mp4").read_bytes() == (tmp_path / "pvio.mp4").read_bytes()
+
 def test_pvio_cannot_encode_lossless_libx264_by_itself(tmp_path):
     """encode/pvio_adapter.py: pvio asks libx264 for the High profile, which has no lossless mode,
     so video_quality=0 (crf 0) fails unless the adapter asks for High 4:4:4 Predictive. When

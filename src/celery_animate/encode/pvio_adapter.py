@@ -14,6 +14,10 @@ what is relied on here, those tests fail by name. What is relied on
 * When the frames stop coming it leaves ffmpeg running, which would create
   the output after its look-ahead once its input closes
   (:func:`kill_writers_of` stops it).
+* In ``mode="auto"`` it asks ``_accel.cuda_available()``, which imports torch: about a
+  second, on every encode in a fresh process. Where :func:`planned_codec` finds that
+  libx264 will encode (no NVIDIA device), :func:`write_video` asks for ``"cpu"``, which
+  encodes the same bytes without that import.
 * It answers any exception raised while it reads the frames of an NVENC
   attempt by starting over with libx264. An encoder that steps aside
   (:class:`~celery_animate.errors.EncodeAbandoned`, :class:`~celery_animate.errors.TryLater`)
@@ -232,6 +236,8 @@ def write_video(path: Path, feed: PvioFeed, fps: float, *, mode: str, quality: i
         # pvio asks libx264 for the High profile, which has no lossless mode: crf 0 then fails
         # with a broken pipe. High 4:4:4 Predictive has it (ffmpeg takes the last -profile:v).
         extra += ["-profile:v", "high444"]
+    if mode == "auto" and planned == LIBX264:
+        mode = "cpu"  # the same encode, without pvio importing torch to ask about CUDA
     kwargs: dict[str, Any] = {"mode": mode, "preset": preset,
                               "extra_ffmpeg_params": extra or None, "quiet": True}
     if quality is not None:
