@@ -33,14 +33,15 @@ from celery_animate.stores import (
 
 
 class SmallDirectoryFrameStore(DirectoryFrameStore):
-    """A directory store whose disk holds ``capacity`` files: a full disk without mounting one."""
+    """A directory store whose disk holds ``capacity`` files: a full disk without mounting one.
+    Like a real one, it refuses to replace a file too (the new copy is written beside it first)."""
 
     def __init__(self, root, capacity: int):
         super().__init__(root, ttl=60)
         self.capacity = capacity
 
     def _write(self, job_id, path, payload):
-        if not path.exists() and sum(f.is_file() for f in self.root.rglob("*")) >= self.capacity:
+        if sum(f.is_file() for f in self.root.rglob("*")) >= self.capacity:
             raise FrameStoreFull(errno.ENOSPC, f"the frame store {self.root} is full")
         super()._write(job_id, path, payload)
 
@@ -165,6 +166,17 @@ def test_frames_and_segments_spill_into_the_second_folder_and_leave_both(tmp_pat
     store.delete_segments(job, 1)
     store.delete_job(job, 6)
     assert list(fast.iterdir()) == [] and list(spill.iterdir()) == []
+
+
+def test_a_segment_written_again_is_read_as_written_again_wherever_it_went(tmp_path):
+    store = SpillingFrameStore(SmallDirectoryFrameStore(tmp_path / "fast", 2),
+                               DirectoryFrameStore(tmp_path / "spill", 60))
+    job = new_job_id()
+    store.put_segment(job, 0, b"first encode")
+    store.put(job, 1, b"frame")  # fast is full now
+    store.put_segment(job, 0, b"second encode")  # encoded again: into spill
+    assert store.get_segment(job, 0) == b"second encode"
+    assert not list((tmp_path / "fast" / job).glob("*.segment"))
 
 
 def test_a_spilling_store_is_full_when_its_second_folder_is(tmp_path):

@@ -127,7 +127,11 @@ class DirectoryFrameStore(FrameStore):
 
     def delete_segments(self, job_id: str, n_segments: int) -> None:
         for k in range(n_segments):
-            self._segment_path(job_id, k).unlink(missing_ok=True)
+            self.remove_segment(job_id, k)
+
+    def remove_segment(self, job_id: str, segment: int) -> None:
+        """Remove one encoded segment; a no-op if it is not here."""
+        self._segment_path(job_id, segment).unlink(missing_ok=True)
 
     def delete_job(self, job_id: str, n_frames: int) -> None:
         job_dir = self._job_dir(job_id)

@@ -15,7 +15,8 @@ class SpillingFrameStore(FrameStore):
     ``fast`` goes on with the rest on disk instead of failing with
     :class:`FrameStoreFull`, which is raised only when ``spill`` is full too (naming
     it). A frame or segment is written to one of the two; a re-delivered chunk may
-    leave a second, identical copy in the other. Reads look in ``fast`` first;
+    leave a second, identical copy of a frame in the other, and a segment written to
+    ``spill`` again removes its old copy from ``fast``. Reads look in ``fast`` first;
     deletes, the job's purge and :meth:`sweep` clear both.
     """
 
@@ -52,6 +53,8 @@ class SpillingFrameStore(FrameStore):
             self.fast.put_segment(job_id, segment, data)
         except FrameStoreFull:
             self.spill.put_segment(job_id, segment, data)
+            # A segment encoded again replaces the old whole: reads must not find that in fast.
+            self.fast.remove_segment(job_id, segment)
 
     def get_segment(self, job_id: str, segment: int) -> bytes | None:
         data = self.fast.get_segment(job_id, segment)
