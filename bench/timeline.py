@@ -85,6 +85,19 @@ def group_of(process: psutil.Process, me: int) -> str:
     return "encode" if process.nice() > 0 else "render"
 
 
+def process_cpu(process: psutil.Process, me: int, reaped: bool = False) -> tuple[str, float] | None:
+    """``(group, CPU seconds so far)`` of ``process``, with its reaped children's if ``reaped``;
+    None once it has exited."""
+    try:
+        with process.oneshot():
+            times = process.cpu_times()
+            group = group_of(process, me)
+    except psutil.Error:
+        return None
+    seconds = times.user + times.system
+    return group, seconds + (times.children_user + times.children_system if reaped else 0.0)
+
+
 class CpuTimeline(PeakSampler):
     """Every ``interval`` seconds: CPU seconds used since the last sample, per group."""
 
@@ -98,13 +111,10 @@ class CpuTimeline(PeakSampler):
     def sample(self) -> None:
         used: Counter[str] = Counter()
         for process in [self.me, *self.me.children(recursive=True)]:
-            try:
-                with process.oneshot():
-                    times = process.cpu_times()
-                    total = times.user + times.system
-                    group = group_of(process, self.me.pid)
-            except psutil.Error:  # exited meanwhile
+            read = process_cpu(process, self.me.pid)
+            if read is None:  # exited meanwhile
                 continue
+            group, total = read
             used[group] += total - self.last.get(process.pid, total if process.pid == self.me.pid else 0.0)
             self.last[process.pid] = total
         self.samples.append((time.perf_counter() - self.start, dict(used)))
@@ -136,13 +146,9 @@ def cluster_cpu() -> Counter:
     me = psutil.Process()
     used: Counter[str] = Counter()
     for process in me.children(recursive=True):
-        try:
-            with process.oneshot():
-                times = process.cpu_times()
-                group = group_of(process, me.pid)
-        except psutil.Error:
-            continue
-        used[group] += times.user + times.system + times.children_user + times.children_system
+        read = process_cpu(process, me.pid, reaped=True)
+        if read is not None:
+            used[read[0]] += read[1]
     return used
 
 
