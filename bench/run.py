@@ -88,13 +88,14 @@ def hardware_limit(workload: Workload, params: list, cores: int, path: Path) -> 
 
 class StorePeak(PeakSampler):
     """Samples, every 10 ms while a job runs, the bytes the cluster's frame store holds above
-    its baseline into ``peak``: the files in its shared-memory folder, else Redis's
-    used_memory."""
+    its baseline into ``peak``: the files in its shared-memory folder and its spill folder,
+    else Redis's used_memory."""
 
     def __init__(self, cluster: EmbeddedCluster):
         super().__init__(0.01)
-        self.folder = cluster.scratch
-        self.client = None if self.folder else redis.Redis.from_url(cluster.settings.result_backend)
+        self.folders = [folder for folder in (cluster.scratch, cluster.spill) if folder]
+        self.client = (None if self.folders
+                       else redis.Redis.from_url(cluster.settings.result_backend))
         self.baseline = self.used()
         self.peak = 0
 
@@ -103,10 +104,11 @@ class StorePeak(PeakSampler):
             return self.client.info("memory")["used_memory"]
         total = 0
         # Files and the job's folder come and go while this walks: whatever vanished counts 0.
-        for folder, _, names in os.walk(self.folder):
-            for name in names:
-                with contextlib.suppress(FileNotFoundError):
-                    total += os.stat(os.path.join(folder, name)).st_size
+        for root in self.folders:
+            for folder, _, names in os.walk(root):
+                for name in names:
+                    with contextlib.suppress(FileNotFoundError):
+                        total += os.stat(os.path.join(folder, name)).st_size
         return total
 
     def sample(self) -> None:
